@@ -1,0 +1,1 @@
+"""HALT-MS patient-education chatbot."""

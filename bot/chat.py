@@ -1,0 +1,215 @@
+"""`ChatBot.ask()`: validate, classify, retrieve, compose, log. The one pipeline behind the UI, CLI and eval."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from chromadb.api import ClientAPI
+from langchain_core.embeddings import Embeddings
+
+from bot import policy as pol
+from bot.compose import Composer
+from bot.documents import Passage, all_passages, load_knowledge, split_sentences
+from bot.index import KnowledgeIndex, Progress, connect, sentence_id
+from bot.reply import Category, Reply
+from bot.retrieval import HybridRetriever, retrieval_query
+from bot.settings import Settings
+from bot.text import Vocabulary
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_THANKS = re.compile(r"\b(thanks?|thank\s+you|thx|ty|cheers|appreciate\w*)\b", re.IGNORECASE)
+_BYE = re.compile(r"\b(bye|goodbye|see\s+ya|cya|later)\b", re.IGNORECASE)
+
+
+class InvalidQuestion(ValueError):
+    """The message cannot be answered as sent; the text says why, in words a person can act on."""
+
+
+Message = dict[str, str]
+
+
+def validate(question: Any, history: Any, max_chars: int) -> tuple[str, list[Message]]:
+    """Check a message and its history; raise InvalidQuestion with a clear reason, change nothing."""
+    if not isinstance(question, str):
+        raise InvalidQuestion("the question must be text")
+    if not question.strip():
+        raise InvalidQuestion("the question is empty")
+    if len(question) > max_chars:
+        raise InvalidQuestion(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
+    if _CONTROL.search(question):
+        raise InvalidQuestion("the question contains control characters")
+    if history is None:
+        history = []
+    if not isinstance(history, list):
+        raise InvalidQuestion("history must be a list of {role, content} messages")
+    clean: list[Message] = []
+    for i, turn in enumerate(history):
+        if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+            raise InvalidQuestion(f"history[{i}] must be an object with role 'user' or 'assistant'")
+        content = turn.get("content")
+        if not isinstance(content, str):
+            raise InvalidQuestion(f"history[{i}].content must be text")
+        clean.append({"role": str(turn["role"]), "content": content[:max_chars]})
+    return question.strip(), clean
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What building the bot found: how many passages, and anything a person should be told (rebuilds)."""
+
+    passages: int
+    notices: tuple[str, ...]
+
+
+class ChatBot:
+    """The pipeline. Build it with `from_settings()`, or inject real small parts (tests)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        embeddings: Embeddings,
+        index: KnowledgeIndex,
+        passages: Sequence[Passage],
+        policy: pol.Policy,
+        store: Store | None = None,
+        startup: Startup | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.index = index
+        self.passages = list(passages)
+        self.policy = policy
+        self.store = store
+        self.startup = startup or Startup(len(self.passages), ())
+        self.vocabulary = Vocabulary(p.text for p in self.passages)
+        self.retriever = HybridRetriever(self.passages, index, self.vocabulary)
+        ids, matrix = index.sentence_vectors()
+        by_id = {sentence_id(p, i): (p.id, i) for p in self.passages for i in range(len(p.sentences))}
+        vectors = {by_id[sid]: matrix[row] for row, sid in enumerate(ids) if sid in by_id}
+        self.composer = Composer(self.passages, vectors, self.vocabulary)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        embeddings: Embeddings | None = None,
+        client: ClientAPI | None = None,
+        store: Store | None = None,
+        progress: Progress | None = None,
+    ) -> ChatBot:
+        """Load the model, open Chroma, sync it with knowledge/, and open the log. Seconds, once per process."""
+        settings = settings or Settings()
+        notices: list[str] = []
+        if embeddings is None:
+            from bot.embeddings import load_embeddings
+
+            embeddings = load_embeddings(settings.embedding_model)
+        if client is None:
+            client, notice = connect(settings.data_dir, settings.chroma_url)
+            notices += [notice] if notice else []
+        passages = all_passages(load_knowledge(settings.knowledge_dir))
+        index = KnowledgeIndex(
+            client, embeddings, collection=settings.collection, model_name=settings.embedding_model
+        )
+        report = index.sync(passages, progress=progress)
+        if report.notice:
+            notices.append(report.notice)
+        for notice in notices:
+            log.warning(notice)
+        policy = pol.Policy(_example_vectors(embeddings, settings))
+        if store is None and settings.log_conversations:
+            from bot.store import Store
+
+            store = Store(settings.db_path)
+        return cls(
+            settings=settings,
+            embeddings=embeddings,
+            index=index,
+            passages=passages,
+            policy=policy,
+            store=store,
+            startup=Startup(len(passages), tuple(notices)),
+        )
+
+    def ask(
+        self,
+        question: str,
+        history: list[Message] | None = None,
+        *,
+        session_id: str | None = None,
+        source: str = "api",
+    ) -> Reply:
+        """Answer one message. Raises InvalidQuestion for input that cannot be answered as sent."""
+        started = time.perf_counter()
+        question, turns = validate(question, history, self.settings.max_message_chars)
+        reply = self._answer(question, turns)
+        reply = replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
+        if self.store is not None and self.settings.log_conversations:
+            turn_id = self.store.log_turn(session_id or uuid.uuid4().hex, question, reply, source=source)
+            reply = replace(reply, turn_id=turn_id)
+        return reply
+
+    def _answer(self, question: str, history: list[Message]) -> Reply:
+        query = retrieval_query(question, history)
+        sentences = list(split_sentences(question)) if len(question) > 120 else []
+        texts = [question, *([query] if query != question else []), *sentences[:8]]
+        vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
+        own = np.vstack([vectors[:1], vectors[len(texts) - len(sentences[:8]) :]])
+        decision = self.policy.classify(question, own, has_history=bool(history), spell=self.vocabulary.correct)
+        if decision.category is Category.EMERGENCY:
+            return Reply(pol.SELF_HARM_TEXT if decision.self_harm else pol.EMERGENCY_TEXT, Category.EMERGENCY)
+        if decision.category is Category.INJECTION:
+            return Reply(pol.with_suggestions(pol.INJECTION_TEXT), Category.INJECTION)
+        if decision.category is Category.OUT_OF_SCOPE:
+            return Reply(pol.with_suggestions(pol.OUT_OF_SCOPE_TEXT), Category.OUT_OF_SCOPE)
+        if decision.category is Category.GREETING:
+            text = pol.THANKS_TEXT if _THANKS.search(question) else pol.GREETING_TEXT
+            if _BYE.search(question) and not _THANKS.search(question):
+                return Reply("Goodbye, and take care.", Category.GREETING)
+            return Reply(pol.with_suggestions(text), Category.GREETING)
+        query_vector = vectors[1] if query != question else vectors[0]
+        hits = self.retriever.retrieve(query, query_vector, k=self.settings.top_k)
+        advice = decision.category is Category.MEDICAL_ADVICE
+        composed = self.composer.compose(
+            question, query_vector, hits, query=query, lead=pol.ADVICE_TEXT if advice else "", fallback=advice
+        )
+        if advice:
+            category = Category.MEDICAL_ADVICE
+        else:
+            category = Category.ANSWERED if composed.supported else Category.NOT_IN_ARTICLE
+        return Reply(composed.answer, category, composed.citations, composed.caveats)
+
+
+def _example_vectors(embeddings: Embeddings, settings: Settings) -> dict[str, np.ndarray]:
+    """Embed the policy's labelled examples once per model and cache them beside the store."""
+    texts = pol.Policy.example_texts()
+    key = hashlib.sha256(repr((settings.embedding_model, sorted(texts.items()))).encode()).hexdigest()[:16]
+    cache = Path(settings.data_dir) / f"policy-examples-{key}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache) as data:
+                return {label: data[label] for label in texts}
+        except (OSError, ValueError, KeyError):
+            log.warning("policy example cache %s unreadable; recomputing", cache)
+    vectors = {
+        label: np.asarray(embeddings.embed_documents(list(items)), dtype=np.float32) for label, items in texts.items()
+    }
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **vectors)  # type: ignore[arg-type]
+    return vectors

@@ -1,0 +1,266 @@
+"""The extractive answerer: the article's own sentences, cited, with the risks; or "the article does not say"."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.caveats import BENEFIT, CAVEAT_RULES, FOOTER, TREATMENT_TOPIC, Grounding, ground_caveats
+from bot.documents import Passage
+from bot.reply import Citation
+from bot.retrieval import Hit
+from bot.text import SYNONYMS, Vocabulary, content_terms, rephrase, stem
+
+_I = re.IGNORECASE
+
+
+@dataclass(frozen=True)
+class FactKind:
+    """The kind of fact a question asks for, and how to recognise a sentence that states one."""
+
+    name: str
+    question: re.Pattern[str]
+    sentence: re.Pattern[str]
+
+
+# Order matters: the first kind whose question pattern matches is the one asked for.
+FACT_KINDS: tuple[FactKind, ...] = (
+    FactKind(
+        "drug",
+        re.compile(
+            r"\b(which|what)\s+(\w+\s+)?(drugs?|medications?|medicines?|agents?|regimen|chemo(therapy)?\s+"
+            r"(drugs?|agents?|regimen|was|were|did))\b|\bname\s+of\s+the\s+(drug|chemo\w*|medic\w*)|"
+            r"\b(drugs?|medications?)\s+(were|was|are)\s+(used|given)",
+            _I,
+        ),
+        re.compile(r"\b\w+(mab|mide|platin|busulfan|cillin|mycin|statin|sone|tinib|vir|globulin|ATG)\b"),
+    ),
+    FactKind(
+        "dose",
+        re.compile(r"\b(dose|dosage|doses|mg|milligrams?)\b|\bhow\s+much\s+(chemo\w*|drug|medic\w*)", _I),
+        re.compile(r"\d+\s*(mg|g/m|mg/kg|milligrams?)\b", _I),
+    ),
+    FactKind(
+        "cost",
+        re.compile(r"\b(cost\w*|price\w*|pay|paid|insurance|insured|afford\w*|expensive|cheap|covered)\b", _I),
+        re.compile(r"\$|\b(cost\w*|price\w*|insurance|dollars?)\b", _I),
+    ),
+    FactKind(
+        "place",
+        re.compile(
+            r"^\s*where\b(?!.*\bpublish)|\bwhich\s+(hospitals?|clinics?|countr\w+|cit\w+|states?|centers?|"
+            r"centres?|universit\w+)\b|\blocation\b|\bwhat\s+(hospital|clinic|country|city|center|centre)\b",
+            _I,
+        ),
+        re.compile(r"\b(hospital|clinic|universit\w+|cent(er|re)|city|country|located|[A-Z][a-z]+,\s+[A-Z]{2})\b"),
+    ),
+    FactKind(
+        "age",
+        re.compile(r"\bhow\s+old\b|\bages?\b|\baged\b|\bage\s+range\b", _I),
+        re.compile(r"\baged?\b|\byears?\s+old\b", _I),
+    ),
+    FactKind(
+        "person",
+        re.compile(r"^\s*who\b|\bwhich\s+(doctors?|researchers?|scientists?)\b|\bname\s+of\s+the\b", _I),
+        re.compile(r"\bMD\b|\bDr\.|\bsaid\s+[A-Z]|[A-Z][a-z]+\s+[A-Z]\.\s+[A-Z][a-z]+|investigators?\b"),
+    ),
+    FactKind(
+        "time",
+        re.compile(r"^\s*when\b|\bwhat\s+year\b|\bhow\s+long\b|\bduration\b|\bfollow[-\s]?up\b|\bhow\s+soon\b", _I),
+        re.compile(r"\b\d+[-\s]*(years?|months?|weeks?|days?)\b|\b(19|20)\d\d\b|\bfive\s+years\b|follow-up", _I),
+    ),
+    FactKind(
+        "number",
+        re.compile(
+            r"\bhow\s+many\b|\bpercent\w*|%|\bwhat\s+(number|proportion|fraction|share|rate)\b|\bsuccess\s+rate\b|"
+            r"\bhow\s+(much|often)\b|\bstatistic\w*",
+            _I,
+        ),
+        re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|majority|most|some)\b", _I),
+    ),
+)
+
+# Words that carry a false premise when the article never uses them ("so it cures MS?"); named in the reply.
+PREMISE_WORDS = re.compile(
+    r"^(cure\w*|heal\w*|guarantee\w*|proven|prove\w*|approv\w*|permanent\w*|forever|always|never|"
+    r"everyone|everybody|fda|miracle|risk-free|painless)$",
+    _I,
+)
+
+_YES_NO = re.compile(
+    r"^\s*(so\s+)?(is|are|does|do|did|can|could|will|would|was|were|has|have|had)\b|\b(right|true|correct)\s*\??\s*$",
+    _I,
+)
+
+
+def fact_kind(question: str) -> FactKind | None:
+    return next((k for k in FACT_KINDS if k.question.search(question)), None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One article sentence weighed against the question."""
+
+    passage: Passage
+    sentence: str
+    cosine: float
+    coverage: float
+    kind_ok: bool
+
+    @property
+    def score(self) -> float:
+        return 0.5 * self.cosine + 0.5 * self.coverage + (0.1 if self.kind_ok else 0.0)
+
+    @property
+    def supports(self) -> bool:
+        """A similarity score alone is not an answer: the kind of fact and the key terms must be there too."""
+        return self.kind_ok and (
+            self.coverage >= 0.6
+            or (self.coverage >= 0.5 and self.cosine >= 0.2)
+            or (self.coverage >= 0.3 and self.cosine >= 0.5)
+        )
+
+
+@dataclass(frozen=True)
+class Composition:
+    answer: str
+    supported: bool
+    citations: tuple[Citation, ...]
+    caveats: tuple[str, ...]
+
+
+class _Citations:
+    """Numbers citations in order of first use; the same sentence keeps its number."""
+
+    def __init__(self) -> None:
+        self.items: list[Citation] = []
+        self._by_quote: dict[tuple[str, str], int] = {}
+
+    def cite(self, passage: Passage, sentence: str, score: float) -> str:
+        key = (passage.id, sentence)
+        if key not in self._by_quote:
+            n = len(self.items) + 1
+            self._by_quote[key] = n
+            self.items.append(
+                Citation(
+                    n=n,
+                    passage_id=passage.id,
+                    quote=sentence,
+                    anchor=passage.anchor,
+                    title=passage.title,
+                    score=round(score, 4),
+                    passage_text=passage.text,
+                )
+            )
+        return f"[{self._by_quote[key]}]"
+
+
+class Composer:
+    """Builds answers only from article sentences; decides whether the article really answers the question."""
+
+    def __init__(
+        self,
+        passages: Sequence[Passage],
+        sentence_vectors: dict[tuple[str, int], np.ndarray],
+        vocabulary: Vocabulary,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self.vectors = sentence_vectors
+        self.caveat_evidence = ground_caveats(list(passages))
+        sentence_terms = [{stem(t) for t in content_terms(s)} for p in passages for s in p.sentences]
+        n = max(len(sentence_terms), 1)
+        df: dict[str, int] = {}
+        for terms in sentence_terms:
+            for t in terms:
+                df[t] = df.get(t, 0) + 1
+        self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
+        self.unknown_weight = math.log(1 + n)
+
+    def _groups(self, question: str) -> list[tuple[set[str], float]]:
+        """One group per content word of the question: its stem, corrected spelling and synonyms, with a weight."""
+        groups = []
+        for raw in content_terms(rephrase(question)):
+            word = self.vocabulary.correct(raw)
+            members = {stem(word), stem(raw)} | {stem(s) for s in SYNONYMS.get(word, ())}
+            known = [self.idf[m] for m in members if m in self.idf]
+            groups.append((members, max(known) if known else self.unknown_weight))
+        return groups
+
+    def weigh(self, question: str, query: str, vector: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
+        """Score every sentence of the hits: kind of fact from the question, key terms from the search query."""
+        groups = self._groups(query)
+        total = sum(w for _, w in groups) or 1.0
+        kind = fact_kind(question)
+        out = []
+        for hit in hits:
+            for i, sentence in enumerate(hit.passage.sentences):
+                terms = {stem(t) for t in content_terms(sentence)}
+                coverage = sum(w for members, w in groups if members & terms) / total if groups else 0.0
+                sv = self.vectors.get((hit.passage.id, i))
+                cosine = float(sv @ vector) if sv is not None else hit.dense
+                kind_ok = kind is None or bool(kind.sentence.search(sentence))
+                out.append(Candidate(hit.passage, sentence, cosine, coverage, kind_ok))
+        return sorted(out, key=lambda c: -c.score)
+
+    def missing_terms(self, question: str) -> list[str]:
+        """Words of the question that the article never uses, even after spelling repair (e.g. "cure")."""
+        missing = []
+        for members, weight in self._groups(question):
+            if weight >= self.unknown_weight and not any(m in self.idf for m in members):
+                missing.append(sorted(members, key=len)[-1])
+        return missing
+
+    def compose(
+        self,
+        question: str,
+        vector: np.ndarray,
+        hits: Sequence[Hit],
+        *,
+        query: str | None = None,
+        lead: str = "",
+        fallback: bool = False,
+    ) -> Composition:
+        """Answer `question` from `hits`. `query` is what was searched (the question plus context for follow-ups);
+        `fallback` (personal-advice replies) offers the closest general fact even when it is a weak match."""
+        candidates = self.weigh(question, query or question, vector, hits)
+        supporting = [c for c in candidates if c.supports]
+        cites = _Citations()
+        parts = [lead] if lead else []
+        if supporting:
+            best = supporting[0]
+            chosen = [best] + [c for c in supporting[1:] if c.score >= 0.8 * best.score][:2]
+            if _YES_NO.search(question):
+                parts.append("The article does not answer this with a simple yes or no. Here is what it reports:")
+                missing = [w for w in self.missing_terms(question) if PREMISE_WORDS.match(w)]
+                if missing:
+                    parts[-1] = "The article does not mention " + ", ".join(f"“{w}”" for w in missing) + ". " + (
+                        "Here is what it reports:"
+                    )
+            parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
+        else:
+            chosen = []
+            parts.append("The article does not say.")
+            closest = candidates[0] if candidates else None
+            if closest and (fallback or closest.cosine >= 0.3 or closest.coverage >= 0.3):
+                chosen = [closest]
+                parts.append("The closest thing it does report:")
+                parts.append(f"{closest.sentence} {cites.cite(closest.passage, closest.sentence, closest.score)}")
+        caveats = self.caveats_for(chosen, cites, question)
+        return Composition("\n\n".join(parts), bool(supporting), tuple(cites.items), caveats)
+
+    def caveats_for(self, chosen: Sequence[Candidate], cites: _Citations, question: str) -> tuple[str, ...]:
+        """The risks, cited, whenever the answer is about the treatment; always the not-medical-advice footer."""
+        about_treatment = any(TREATMENT_TOPIC.search(c.sentence) or BENEFIT.search(c.sentence) for c in chosen)
+        if not about_treatment and not TREATMENT_TOPIC.search(question):
+            return (FOOTER,)
+        lines = []
+        for rule in CAVEAT_RULES:
+            evidence: tuple[Grounding, ...] = self.caveat_evidence.get(rule.key, ())
+            if evidence:
+                markers = " ".join(cites.cite(g.passage, g.sentence, 1.0) for g in evidence)
+                lines.append(f"{rule.text} {markers}.")
+        return (*lines, FOOTER)
