@@ -21,7 +21,7 @@ from bot.compose import Composer
 from bot.documents import Passage, all_passages, load_knowledge, split_sentences
 from bot.index import KnowledgeIndex, Progress, connect, sentence_id
 from bot.reply import Category, Reply
-from bot.retrieval import HybridRetriever, retrieval_query
+from bot.retrieval import HybridRetriever, follow_up_context
 from bot.settings import Settings
 from bot.text import Vocabulary
 
@@ -166,7 +166,8 @@ class ChatBot:
         return reply
 
     def _answer(self, question: str, history: list[Message]) -> Reply:
-        query = retrieval_query(question, history)
+        context = follow_up_context(question, history)
+        query = f"{context} {question}" if context else question
         sentences = list(split_sentences(question)) if len(question) > 120 else []
         texts = [question, *([query] if query != question else []), *sentences[:8]]
         vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
@@ -184,10 +185,10 @@ class ChatBot:
                 return Reply("Goodbye, and take care.", Category.GREETING)
             return Reply(pol.with_suggestions(text), Category.GREETING)
         query_vector = vectors[1] if query != question else vectors[0]
-        hits = self.retriever.retrieve(query, query_vector, k=self.settings.top_k)
+        hits = self.retriever.retrieve(question, query_vector, k=self.settings.top_k, context=context)
         advice = decision.category is Category.MEDICAL_ADVICE
         composed = self.composer.compose(
-            question, query_vector, hits, query=query, lead=pol.ADVICE_TEXT if advice else "", fallback=advice
+            question, query_vector, hits, context=context, lead=pol.ADVICE_TEXT if advice else "", fallback=advice
         )
         if advice:
             category = Category.MEDICAL_ADVICE

@@ -12,7 +12,7 @@ import numpy as np
 from bot.caveats import BENEFIT, CAVEAT_RULES, FOOTER, TREATMENT_TOPIC, Grounding, ground_caveats
 from bot.documents import Passage
 from bot.reply import Citation
-from bot.retrieval import Hit
+from bot.retrieval import CONTEXT_WEIGHT, Hit
 from bot.text import SYNONYMS, Vocabulary, content_terms, rephrase, stem
 
 _I = re.IGNORECASE
@@ -190,9 +190,12 @@ class Composer:
             groups.append((members, max(known) if known else self.unknown_weight))
         return groups
 
-    def weigh(self, question: str, query: str, vector: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
-        """Score every sentence of the hits: kind of fact from the question, key terms from the search query."""
-        groups = self._groups(query)
+    def weigh(self, question: str, context: str, vector: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
+        """Score every sentence of the hits: the kind of fact and key terms from the question; a follow-up's
+        context adds its key terms at half weight."""
+        groups = self._groups(question)
+        if context:
+            groups += [(members, w * CONTEXT_WEIGHT) for members, w in self._groups(context)]
         total = sum(w for _, w in groups) or 1.0
         kind = fact_kind(question)
         out = []
@@ -220,13 +223,13 @@ class Composer:
         vector: np.ndarray,
         hits: Sequence[Hit],
         *,
-        query: str | None = None,
+        context: str = "",
         lead: str = "",
         fallback: bool = False,
     ) -> Composition:
-        """Answer `question` from `hits`. `query` is what was searched (the question plus context for follow-ups);
-        `fallback` (personal-advice replies) offers the closest general fact even when it is a weak match."""
-        candidates = self.weigh(question, query or question, vector, hits)
+        """Answer `question` from `hits`. `context` is the earlier question a follow-up leans on; `fallback`
+        (personal-advice replies) offers the closest general fact even when it is a weak match."""
+        candidates = self.weigh(question, context, vector, hits)
         supporting = [c for c in candidates if c.supports]
         cites = _Citations()
         parts = [lead] if lead else []

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from langchain_community.retrievers import BM25Retriever
 from langchain_core.documents import Document
 
@@ -32,12 +33,21 @@ class Hit:
     fused: float
 
 
-def retrieval_query(question: str, history: Sequence[dict[str, str]] = ()) -> str:
-    """The text to search with: the question, preceded by the last user question when this one is a follow-up."""
+CONTEXT_WEIGHT = 0.5
+
+
+def follow_up_context(question: str, history: Sequence[dict[str, str]] = ()) -> str:
+    """The last user question when this one leans on it ("How old were they?"), else ""."""
     if not history or not _FOLLOW_UP.search(question) or len(content_terms(question)) > 6:
-        return question
+        return ""
     previous = [m.get("content", "") for m in history if m.get("role") == "user" and m.get("content")]
-    return f"{previous[-1]} {question}" if previous else question
+    return previous[-1] if previous else ""
+
+
+def retrieval_query(question: str, history: Sequence[dict[str, str]] = ()) -> str:
+    """The text to embed: the question, preceded by its context when it is a follow-up."""
+    context = follow_up_context(question, history)
+    return f"{context} {question}" if context else question
 
 
 class HybridRetriever:
@@ -54,17 +64,24 @@ class HybridRetriever:
             k=len(passages),
         )
 
-    def retrieve(self, query: str, vector: Sequence[float], k: int = 4) -> list[Hit]:
-        """The top `k` passages by reciprocal rank fusion of dense and BM25 ranks (ties: dense score)."""
+    def _bm25(self, text: str) -> np.ndarray:
+        terms = self.vocabulary.expand(text)
+        return np.asarray(self.bm25.vectorizer.get_scores(terms)) if terms else np.zeros(len(self._order))
+
+    def retrieve(self, query: str, vector: Sequence[float], k: int = 4, *, context: str = "") -> list[Hit]:
+        """The top `k` passages by reciprocal rank fusion of dense and BM25 ranks (ties: dense score).
+
+        `vector` embeds the question with its context; BM25 counts the follow-up's own words fully and the
+        context's at CONTEXT_WEIGHT, so "How old were they?" looks for ages among the people asked about.
+        """
         if not self.by_id:
             return []
-        dense = [(pid, s) for pid, s in self.index.search(vector, k=max(k * 2, 8)) if pid in self.by_id]
-        terms = self.vocabulary.expand(query)
-        scores = self.bm25.vectorizer.get_scores(terms) if terms else [0.0] * len(self._order)
+        dense = [(pid, s) for pid, s in self.index.search(vector, k=max(k * 4, 20)) if pid in self.by_id]
+        scores = self._bm25(query) + (CONTEXT_WEIGHT * self._bm25(context) if context else 0.0)
         lexical = sorted(
             ((pid, float(s)) for pid, s in zip(self._order, scores, strict=True) if s > 0),
             key=lambda x: -x[1],
-        )[: max(k * 2, 8)]
+        )[: max(k * 4, 20)]
         fused: dict[str, float] = {}
         for ranking in (dense, lexical):
             for rank, (pid, _) in enumerate(ranking):

@@ -1,0 +1,46 @@
+# Two commands for a fresh machine: `make run` (set up, ingest, start the app) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install ingest run chat test lint eval bench browser clean
+
+# torch first, pinned to the CPU build this machine carries; a plain `torch` would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+ingest: install
+	$(BIN)/python -m bot ingest
+
+run: ingest
+	$(BIN)/python ui.py
+
+chat: ingest
+	$(BIN)/python -m bot chat
+
+# Debian's chromium for the Playwright browser tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install browser lint
+	$(BIN)/python -m pytest
+
+eval: install
+	$(BIN)/python -m bot eval tests/data/qa.jsonl --out eval-report
+
+bench: install
+	$(BIN)/python -m bot bench
+
+clean:
+	rm -rf $(VENV) data eval-report artifacts

@@ -1,0 +1,191 @@
+"""`python -m bot …`: ingest, ask (one question, JSON, or a JSONL batch), bench, triage, eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.chat import ChatBot
+    from bot.reply import Reply
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="HALT-MS patient-education chatbot.")
+err = Console(stderr=True)
+
+
+def _progress_bot(settings: Settings) -> ChatBot:
+    """Build the bot with a progress bar for any embedding work; exits with a clear message if setup fails."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.chat import ChatBot
+    from bot.documents import KnowledgeError
+    from bot.index import StoreBusyError
+
+    with Progress(
+        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("embed", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            bot = ChatBot.from_settings(settings, progress=progress)
+        except (StoreBusyError, KnowledgeError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+    for notice in bot.startup.notices:
+        err.print(f"[yellow]note:[/yellow] {notice}")
+    return bot
+
+
+@app.command()
+def ingest() -> None:
+    """Sync the index with knowledge/ (only new or changed passages are embedded)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.documents import all_passages, load_knowledge
+    from bot.embeddings import load_embeddings
+    from bot.index import KnowledgeIndex, connect
+
+    settings = Settings()
+    passages = all_passages(load_knowledge(settings.knowledge_dir))
+    client, notice = connect(settings.data_dir, settings.chroma_url)
+    index = KnowledgeIndex(
+        client,
+        load_embeddings(settings.embedding_model),
+        collection=settings.collection,
+        model_name=settings.embedding_model,
+    )
+    with Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
+        task = bar.add_task("embed", total=None)
+        report = index.sync(passages, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    for text in (notice, report.notice):
+        if text:
+            err.print(f"[yellow]note:[/yellow] {text}")
+    typer.echo(
+        f"{len(passages)} passages: {report.added} embedded, {report.removed} removed, {report.unchanged} unchanged"
+    )
+
+
+def _render(reply: Reply, console: Console) -> None:
+    style = {"emergency": "bold red", "medical_advice": "yellow", "not_in_article": "cyan"}.get(
+        str(reply.category), "green"
+    )
+    console.print(Panel(Markdown(reply.answer), title=str(reply.category), border_style=style))
+    for c in reply.citations:
+        console.print(f"[bold][{c.n}][/bold] {c.anchor}: “{c.quote}”", highlight=False)
+    for caveat in reply.caveats:
+        console.print(f"[yellow]⚠ {caveat}[/yellow]", highlight=False)
+    console.print(f"[dim]{reply.latency_ms:.0f} ms[/dim]")
+
+
+def _batch(bot: ChatBot, lines: Any) -> None:
+    """One JSON reply per input line, same order and id; a bad line gets an error object, the run goes on."""
+    from bot.chat import InvalidQuestion
+
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        item_id: Any = None
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise InvalidQuestion("each line must be a JSON object with id and question")
+            item_id = item.get("id", number)
+            if "question" not in item:
+                raise InvalidQuestion("missing field 'question'")
+            reply = bot.ask(item["question"], item.get("history"), source="cli")
+            out = {"id": item_id, **reply.to_dict()}
+        except json.JSONDecodeError as exc:
+            out = {"id": None, "line": number, "error": f"line {number} is not valid JSON: {exc.msg}"}
+        except InvalidQuestion as exc:
+            out = {"id": item_id, "line": number, "error": str(exc)}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question; omit with --jsonl.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Reply as JSON.")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Batch: one JSON object per stdin line.")] = False,
+) -> None:
+    """Ask one question (readable, or --json), or answer a JSONL batch from stdin (--jsonl)."""
+    from bot.chat import InvalidQuestion
+
+    if not jsonl and question is None:
+        err.print("[red]error:[/red] give a QUESTION, or use --jsonl to read questions from stdin")
+        raise typer.Exit(2)
+    bot = _progress_bot(Settings())
+    if jsonl:
+        _batch(bot, sys.stdin)
+        return
+    assert question is not None
+    try:
+        reply = bot.ask(question, source="cli")
+    except InvalidQuestion as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _render(reply, Console())
+
+
+@app.command()
+def chat() -> None:
+    """An interactive terminal chat (Ctrl-D to leave)."""
+    bot = _progress_bot(Settings())
+    console = Console()
+    history: list[dict[str, str]] = []
+    console.print("[bold]HALT-MS article helper[/bold]: education about one news article, not medical advice.")
+    while True:
+        try:
+            question = console.input("[bold cyan]you>[/bold cyan] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if not question.strip():
+            continue
+        try:
+            reply = bot.ask(question, history, source="cli")
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            continue
+        _render(reply, console)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply.answer}]
+
+
+@app.command()
+def bench(
+    questions: Annotated[int, typer.Option(help="Warm questions to time.")] = 200,
+    scale: Annotated[int, typer.Option(help="Copies of knowledge/ for the ingest throughput run.")] = 100,
+) -> None:
+    """Print warm latency p50/p95, the embedding+query floor, cold start, peak RSS and ingest throughput."""
+    from bot.bench import run_benchmarks
+
+    run_benchmarks(Settings(), questions=questions, scale=scale)
+
+
+def _mount_optional() -> None:
+    try:
+        from bot.triage_cli import app as triage_app
+    except ImportError:  # pragma: no cover - the triage module ships with the package
+        return
+    app.add_typer(triage_app, name="triage", help="Staff triage queue: list, show, assign, resolve, export, purge.")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,74 @@
+"""Shared fixtures: the real MiniLM model and a real ChatBot, built once per test session.
+
+Chroma here is real too: an in-memory EphemeralClient for speed, a PersistentClient where a test needs disk,
+and a `chroma run` server in test_chroma_server.py. Nothing touches the network (the model loads offline).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("BOT_CONFIG", "/nonexistent/bot.toml")
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE = ROOT / "knowledge"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def embeddings():  # type: ignore[no-untyped-def]
+    from bot.embeddings import load_embeddings
+
+    return load_embeddings()
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("botdata")
+
+
+@pytest.fixture(scope="session")
+def ephemeral_client():  # type: ignore[no-untyped-def]
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.EphemeralClient(settings=ChromaSettings(anonymized_telemetry=False))
+
+
+@pytest.fixture(scope="session")
+def bot(embeddings, ephemeral_client, session_dir: Path):  # type: ignore[no-untyped-def]
+    """The real pipeline over the shipped knowledge/, logging to a session SQLite file."""
+    from bot.chat import ChatBot
+    from bot.settings import Settings
+
+    settings = Settings(data_dir=session_dir, knowledge_dir=KNOWLEDGE, collection="session_passages")
+    return ChatBot.from_settings(settings, embeddings=embeddings, client=ephemeral_client)
+
+
+@pytest.fixture
+def knowledge_copy(tmp_path: Path) -> Path:
+    """A private copy of knowledge/ that a test may edit."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target)
+    return target
+
+
+@pytest.fixture
+def unique_collection() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def _release_store_locks() -> Iterator[None]:
+    yield
+    from bot.index import release_locks
+
+    release_locks()
