@@ -180,22 +180,23 @@ class Composer:
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_weight = math.log(1 + n)
 
-    def _groups(self, question: str) -> list[tuple[set[str], float]]:
-        """One group per content word of the question: its stem, corrected spelling and synonyms, with a weight."""
+    def _groups(self, question: str) -> list[tuple[str, set[str], float]]:
+        """One group per content word of the question: the word as typed, its stems (typed, spelling-mended,
+        synonyms), and a weight (idf; words the article never uses weigh the most)."""
         groups = []
         for raw in content_terms(rephrase(question)):
             word = self.vocabulary.correct(raw)
             members = {stem(word), stem(raw)} | {stem(s) for s in SYNONYMS.get(word, ())}
             known = [self.idf[m] for m in members if m in self.idf]
-            groups.append((members, max(known) if known else self.unknown_weight))
+            groups.append((raw, members, max(known) if known else self.unknown_weight))
         return groups
 
     def weigh(self, question: str, context: str, vector: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
         """Score every sentence of the hits: the kind of fact and key terms from the question; a follow-up's
         context adds its key terms at half weight."""
-        groups = self._groups(question)
+        groups = [(members, w) for _, members, w in self._groups(question)]
         if context:
-            groups += [(members, w * CONTEXT_WEIGHT) for members, w in self._groups(context)]
+            groups += [(members, w * CONTEXT_WEIGHT) for _, members, w in self._groups(context)]
         total = sum(w for _, w in groups) or 1.0
         kind = fact_kind(question)
         out = []
@@ -209,13 +210,13 @@ class Composer:
                 out.append(Candidate(hit.passage, sentence, cosine, coverage, kind_ok))
         return sorted(out, key=lambda c: -c.score)
 
-    def missing_terms(self, question: str) -> list[str]:
-        """Words of the question that the article never uses, even after spelling repair (e.g. "cure")."""
-        missing = []
-        for members, weight in self._groups(question):
-            if weight >= self.unknown_weight and not any(m in self.idf for m in members):
-                missing.append(sorted(members, key=len)[-1])
-        return missing
+    def missing_premises(self, question: str) -> list[str]:
+        """Premise words of the question ("cure", "FDA") that the article never uses, even after spelling repair."""
+        return [
+            raw
+            for raw, members, _ in self._groups(question)
+            if PREMISE_WORDS.match(raw) and not any(m in self.idf for m in members)
+        ]
 
     def compose(
         self,
@@ -233,16 +234,20 @@ class Composer:
         supporting = [c for c in candidates if c.supports]
         cites = _Citations()
         parts = [lead] if lead else []
-        if supporting:
+        premises = self.missing_premises(question)
+        if supporting and premises:
+            # "So it cures MS?": the article never says so; say that, then what it does report.
+            best = supporting[0]
+            chosen = [best] + [c for c in supporting[1:] if c.score >= 0.8 * best.score][:1]
+            parts.append("The article does not say. It does not mention " + ", ".join(f"“{w}”" for w in premises) + ".")
+            parts.append("What it does report:")
+            parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
+            supporting = []
+        elif supporting:
             best = supporting[0]
             chosen = [best] + [c for c in supporting[1:] if c.score >= 0.8 * best.score][:2]
             if _YES_NO.search(question):
                 parts.append("The article does not answer this with a simple yes or no. Here is what it reports:")
-                missing = [w for w in self.missing_terms(question) if PREMISE_WORDS.match(w)]
-                if missing:
-                    parts[-1] = "The article does not mention " + ", ".join(f"“{w}”" for w in missing) + ". " + (
-                        "Here is what it reports:"
-                    )
             parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
         else:
             chosen = []

@@ -94,6 +94,10 @@ IN_SCOPE = NON_EMERGENCY[:18] + (
     "what is the success rate of the stem cell treatment",
     "how does the immune system get rebuilt",
     "why do they need a bigger trial",
+    "how much does the treatment cost",
+    "is it expensive and does insurance pay for it",
+    "is it safe",
+    "what were the results",
 )
 
 OUT_OF_SCOPE = (
@@ -113,6 +117,8 @@ OUT_OF_SCOPE = (
     "what's a good movie to watch",
     "how tall is Mount Everest",
     "what is the treatment for asthma",
+    "what medicine helps with back pain",
+    "how much does a new phone cost",
     "write a python function to sort a list",
     "how do I lose weight fast",
 )

@@ -27,7 +27,8 @@ SELF_HARM = re.compile(
     r"(pills|tablets|meds|medication|medicine))",
     _I,
 )
-# Unambiguous wherever they appear.
+# Symptoms that need care now; counted when the message speaks of a person (I, my, he, she...), so a question
+# about what happened to the study's participants is not an alarm.
 URGENT = re.compile(
     r"(\b(can'?t|cannot|cant|unable\s+to|trouble|difficulty|hard\s+to|struggling\s+to|not\s+able\s+to)\s+"
     r"(breathe?|breathing|breth)\b|short(ness)?\s+of\s+breath|gasping|not\s+breathing|stopped\s+breathing|"
@@ -40,15 +41,25 @@ URGENT = re.compile(
     r"right\s+side|half\s+(of\s+)?my)|face\s+(is\s+)?droop\w*|slurr?\w*\s+(speech|words|talking)|"
     r"\b(seiz\w*|siez\w*|convuls\w*|fitting)\b|collaps\w*|passed\s+out|pass(ing)?\s+out|faint(ed|ing)\b|"
     r"unconscious|unresponsive|not\s+respond\w*|won'?t\s+wake|\bcoughing\s+(up\s+)?blood|vomit\w*\s+blood|"
-    r"worst\s+headache|throat\s+(is\s+)?(closing|swelling)|call\s+(911|999|112|an?\s+ambulance)|"
-    r"\b(emergency|urgent)\b[^.?!]{0,20}\b(now|help|please)\b)",
+    r"worst\s+headache|throat\s+(is\s+)?(closing|swelling)|"
+    r"\b(black|dark|blurr\w*|blind|grey|gray)\b[^.?!]{0,30}\b(in|of)\s+(one|my|the|his|her|both)\s+eyes?\b|"
+    r"\b(vision|sight|eyes?)\b[^.?!]{0,30}\b(went|gone|going|turned)\s+(black|dark|blind|grey|gray))",
     _I,
 )
-FEVER = re.compile(r"\b(fever\w*|fevr|temperature|temp\s+of|chills|shivering|shivery|rigors|shaking)\b", _I)
+CALL_NOW = re.compile(
+    r"\bcall\s+(911|999|112|an?\s+ambulance)|\b(emergency|urgent)\b[^.?!]{0,20}\b(now|help|please)\b|"
+    r"\bi\s*('m|\s+am|m)\s+(dying|having\s+a\s+stroke|having\s+a\s+heart\s+attack)",
+    _I,
+)
+FEVER = re.compile(
+    r"\b(fever\w*|fevr|temperature|temp|high\s+temp\w*|chills|shivering|shivery|rigors|shaking|shakes|"
+    r"burning\s+up)\b",
+    _I,
+)
 TREATMENT = re.compile(r"\b(transplant\w*|chemo\w*|stem\s*cells?|hdit|hct|hsct|infusion|treatment|therapy)\b", _I)
 FIRST_PERSON = re.compile(
     r"\b(i|i'm|im|i've|ive|my|me|mine|we|our|he|she|he's|she's|his|her|husband|wife|son|daughter|mom|mum|dad|"
-    r"mother|father|partner|friend|brother|sister)\b",
+    r"mother|father|partner|friend|brother|sister|right\s+now|just\s+now|suddenly|all\s+of\s+a\s+sudden)\b",
     _I,
 )
 
@@ -61,7 +72,7 @@ INJECTION = re.compile(
     r"\bfrom\s+now\s+on\b|\bjailbreak\w*|\bDAN\b|developer\s+mode|do\s+anything\s+now|\bnew\s+rules?\b|"
     r"<\s*/?\s*(system|assistant|user|im_start|im_end|instructions?|prompt)\b[^>]*>|\[/?\s*(system|inst)\s*\]|"
     r"^\s*(system|assistant)\s*:|"
-    r"\b(no|without)\s+(the\s+)?(caveats?|warnings?|disclaimers?)\b|"
+    r"\b(no|without)\s+(any\s+|the\s+)?(caveats?|warnings?|disclaimers?)\b|"
     r"\bdon'?t\s+(add|include|give|show|mention)\s+(any\s+)?(the\s+)?(caveats?|warnings?|disclaimers?|risks?)\b|"
     r"\bprint\s+(your|the)\s+(prompt|instructions|rules|configuration))",
     _I | re.MULTILINE,
@@ -76,7 +87,7 @@ ADVICE = re.compile(
     r"\bi('m|\s+am|m)\s+(on|taking|pregnant|trying\s+to\s+get\s+pregnant|breastfeeding|thinking\s+of|considering)\b|"
     r"\bi\s+(have|had|take|was\s+diagnosed|got\s+diagnosed)\b|\bpregnan\w*|\bbreast\s*feed\w*|"
     r"\b(stop|quit|switch|change)\s+(taking\s+)?(my|from)\b|\bcandidate\b|\bqualify\b|\beligib\w*|"
-    r"\b(what|which)\s+(dose|dosage)\b|\bhow\s+much\s+\w+\s+should\b|\bwhat\s+should\s+i\b|"
+    r"\bhow\s+much\s+\w+\s+should\b|\bwhat\s+should\s+i\b|"
     r"\b(do\s+you\s+)?recommend\b|\bdo\s+you\s+think\s+i\b|\bwhat\s+(would|should)\s+you\s+do\b|"
     r"\bask\s+(my|for)\b|\bsign\s+(me\s+)?up\b|\benrol+\b|\bjoin\s+(the|a|this)\s+(trial|study)\b|"
     r"\bwhere\s+can\s+i\s+(get|find|have)\b)",
@@ -89,14 +100,20 @@ GREETING_WORDS = frozenset(
     ok okay cool perfect wonderful have a lovely again bot there all for your help""".split()
 )
 
+# Words that put a message on the article's topic by themselves...
 DOMAIN = frozenset(
     stem(w)
     for w in """ms sclerosis rrms multiple relapse relapsing remitting remission stem cell cells transplant
-    transplantation hdit hct hsct ahsct chemo chemotherapy immunosuppressive immune immunosuppression study trial
-    halt article participants volunteers patients disability lesions lesion neurology neurologist nash fauci
-    rotrosen niaid treatment treatments therapy mobility infection infections adverse died deaths death risk
-    risks autologous hematopoietic progression brain inflammation results findings researchers investigators
+    transplantation hdit hct hsct ahsct chemo chemotherapy immunosuppressive immune immunosuppression
+    halt article participants volunteers disability lesions lesion neurology neurologist nash fauci
+    rotrosen niaid mobility autologous hematopoietic progression brain inflammation investigators
     remyelination relapses flare flares""".split()
+)
+# ...and generic ones ("treatment", "cost") that leave the call to the nearest labelled examples.
+WEAK_DOMAIN = frozenset(
+    stem(w)
+    for w in """study trial treatment treatments therapy infection infections adverse died deaths death risk risks
+    results findings researchers patients cost price insurance safe safety side effects cure""".split()
 )
 
 SUGGESTIONS = (
@@ -175,7 +192,7 @@ class Policy:
     def is_emergency(self, message: str, vectors: np.ndarray) -> Decision | None:
         if SELF_HARM.search(message):
             return Decision(Category.EMERGENCY, "self-harm phrase", self_harm=True)
-        if URGENT.search(message):
+        if CALL_NOW.search(message) or (URGENT.search(message) and FIRST_PERSON.search(message)):
             return Decision(Category.EMERGENCY, "urgent symptom phrase")
         if FEVER.search(message) and TREATMENT.search(message) and FIRST_PERSON.search(message):
             if not re.search(r"\b(study|trial|participants|article|volunteers)\b", message, _I):
@@ -210,6 +227,7 @@ class Policy:
             return Decision(None, "about the article")
         inside = self._nearest("in_scope", vectors[:1])
         outside = self._nearest("out_of_scope", vectors[:1])
-        if outside + self.OUT_OF_SCOPE_MARGIN >= inside or inside < 0.3:
+        floor = 0.2 if terms & WEAK_DOMAIN else 0.3
+        if outside + self.OUT_OF_SCOPE_MARGIN >= inside or inside < floor:
             return Decision(Category.OUT_OF_SCOPE, f"off topic ({outside:.2f} vs {inside:.2f})")
         return Decision(None, "close to article questions")
