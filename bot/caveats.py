@@ -7,10 +7,7 @@ from dataclasses import dataclass
 
 from bot.documents import Passage
 
-FOOTER = (
-    "This is education about one news article, not medical advice. "
-    "Talk to your neurologist about your own care."
-)
+FOOTER = "This is education about one news article, not medical advice. Talk to your neurologist about your own care."
 
 # A sentence about the treatment (its effects, the study of it); answers citing one get the full caveat set.
 TREATMENT_TOPIC = re.compile(

@@ -124,9 +124,7 @@ class ChatBot:
             client, notice = connect(settings.data_dir, settings.chroma_url)
             notices += [notice] if notice else []
         passages = all_passages(load_knowledge(settings.knowledge_dir))
-        index = KnowledgeIndex(
-            client, embeddings, collection=settings.collection, model_name=settings.embedding_model
-        )
+        index = KnowledgeIndex(client, embeddings, collection=settings.collection, model_name=settings.embedding_model)
         report = index.sync(passages, progress=progress)
         if report.notice:
             notices.append(report.notice)
@@ -188,7 +186,12 @@ class ChatBot:
         hits = self.retriever.retrieve(question, query_vector, k=self.settings.top_k, context=context)
         advice = decision.category is Category.MEDICAL_ADVICE
         composed = self.composer.compose(
-            question, query_vector, hits, context=context, lead=pol.ADVICE_TEXT if advice else "", fallback=advice
+            question,
+            query_vector,
+            hits,
+            context=context,
+            lead=pol.ADVICE_TEXT if advice else "",
+            fallback=advice,
         )
         if advice:
             category = Category.MEDICAL_ADVICE

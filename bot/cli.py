@@ -12,6 +12,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 
 from bot.settings import Settings
+from bot.triage_cli import app as triage_app
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot
@@ -176,15 +177,7 @@ def bench(
     run_benchmarks(Settings(), questions=questions, scale=scale)
 
 
-def _mount_optional() -> None:
-    try:
-        from bot.triage_cli import app as triage_app
-    except ImportError:  # pragma: no cover - the triage module ships with the package
-        return
-    app.add_typer(triage_app, name="triage", help="Staff triage queue: list, show, assign, resolve, export, purge.")
-
-
-_mount_optional()
+app.add_typer(triage_app, name="triage", help="Staff triage queue: list, show, assign, resolve, export, purge.")
 
 
 def main() -> None:

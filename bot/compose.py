@@ -218,6 +218,12 @@ class Composer:
             if PREMISE_WORDS.match(raw) and not any(m in self.idf for m in members)
         ]
 
+    @staticmethod
+    def _choose(supporting: list[Candidate], most: int) -> list[Candidate]:
+        """The best supporting sentence, and up to `most - 1` more that score nearly as well."""
+        best, *rest = supporting
+        return [best, *[c for c in rest if c.score >= 0.8 * best.score][: most - 1]]
+
     def compose(
         self,
         question: str,
@@ -237,15 +243,13 @@ class Composer:
         premises = self.missing_premises(question)
         if supporting and premises:
             # "So it cures MS?": the article never says so; say that, then what it does report.
-            best = supporting[0]
-            chosen = [best] + [c for c in supporting[1:] if c.score >= 0.8 * best.score][:1]
+            chosen = self._choose(supporting, 2)
             parts.append("The article does not say. It does not mention " + ", ".join(f"“{w}”" for w in premises) + ".")
             parts.append("What it does report:")
             parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
             supporting = []
         elif supporting:
-            best = supporting[0]
-            chosen = [best] + [c for c in supporting[1:] if c.score >= 0.8 * best.score][:2]
+            chosen = self._choose(supporting, 3)
             if _YES_NO.search(question):
                 parts.append("The article does not answer this with a simple yes or no. Here is what it reports:")
             parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)

@@ -14,9 +14,7 @@ import yaml
 # A line from which the rest of the page is furniture (related links, credits, copyright).
 _CUT_FROM = re.compile(r"^\s*(related videos|related content|related articles)\s*$", re.IGNORECASE)
 # Lines that are furniture wherever they stand.
-_FURNITURE_LINE = re.compile(
-    r"(image credit|^\s*credit:|^\s*©|copyright \d{4}|all rights reserved)", re.IGNORECASE
-)
+_FURNITURE_LINE = re.compile(r"(image credit|^\s*credit:|^\s*©|copyright \d{4}|all rights reserved)", re.IGNORECASE)
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 
 
@@ -40,7 +38,12 @@ class Passage:
         return f"{self.doc_id}#p{self.paragraph}"
 
     def metadata(self) -> dict[str, str | int]:
-        return {"doc_id": self.doc_id, "title": self.title, "paragraph": self.paragraph, "anchor": self.anchor}
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "paragraph": self.paragraph,
+            "anchor": self.anchor,
+        }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
@@ -24,6 +23,7 @@ SCHEMA = "2"
 _LOCKS: dict[Path, FileLock] = {}
 
 Progress = Callable[[int, int], None]
+Vector = Sequence[float] | np.ndarray
 
 
 class StoreBusyError(RuntimeError):
@@ -74,7 +74,7 @@ def connect(data_dir: Path, chroma_url: str | None = None) -> tuple[ClientAPI, s
         client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
         client.list_collections()
         return client, ""
-    except Exception as exc:  # noqa: BLE001 - any failure to open means the folder cannot be trusted
+    except Exception as exc:
         chromadb.api.client.SharedSystemClient.clear_system_cache()
         aside = path.with_name(f"chroma.broken-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(str(path), aside)
@@ -179,7 +179,7 @@ class KnowledgeIndex:
                 added, removed, unchanged = len(new), len(stale), len(want) - len(new)
         if was_empty and passages and not notice:
             notice = "The knowledge index was empty or missing; built it from knowledge/."
-        return SyncReport(added, removed, unchanged, rebuilt=bool(notice) and was_empty or bool(notice), notice=notice)
+        return SyncReport(added, removed, unchanged, rebuilt=bool(notice), notice=notice)
 
     def _ids(self, name: str) -> list[str]:
         return list(self._store(name)._collection.get(include=[])["ids"])
@@ -187,7 +187,7 @@ class KnowledgeIndex:
     def count(self) -> int:
         return int(self._store(self.names[0])._collection.count())
 
-    def search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
+    def search(self, vector: Vector, k: int) -> list[tuple[str, float]]:
         """Nearest passages to a query vector: (passage id, cosine similarity), best first."""
         k = min(k, max(self.count(), 1))
         hits = self._store(self.names[0]).similarity_search_by_vector_with_relevance_scores(
@@ -197,7 +197,7 @@ class KnowledgeIndex:
 
     def sentence_vectors(self) -> tuple[list[str], np.ndarray]:
         """All sentence ids and their stored vectors (loaded once; no embedding work)."""
-        got: dict[str, Any] = self._store(self.names[1])._collection.get(include=["embeddings"])
+        got = self._store(self.names[1])._collection.get(include=["embeddings"])
         ids = list(got["ids"])
         vectors = np.asarray(got["embeddings"], dtype=np.float32) if ids else np.zeros((0, 1), np.float32)
         return ids, vectors

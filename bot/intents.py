@@ -87,7 +87,8 @@ NON_EMERGENCY = (
     "what is the survival rate",
 )
 
-IN_SCOPE = NON_EMERGENCY[:18] + (
+IN_SCOPE = (
+    *NON_EMERGENCY[:18],
     "what did the researchers find",
     "how long was the follow up",
     "tell me about the HALT-MS trial",

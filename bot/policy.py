@@ -128,8 +128,7 @@ EMERGENCY_TEXT = (
     "until help arrives. This chat cannot help in an emergency."
 )
 SELF_HARM_TEXT = (
-    EMERGENCY_TEXT
-    + " If you are thinking about suicide or hurting yourself, you can call or text **988** "
+    EMERGENCY_TEXT + " If you are thinking about suicide or hurting yourself, you can call or text **988** "
     "(the Suicide & Crisis Lifeline in the US) any time, or your local crisis line. You do not have to go "
     "through this alone."
 )
@@ -194,9 +193,13 @@ class Policy:
             return Decision(Category.EMERGENCY, "self-harm phrase", self_harm=True)
         if CALL_NOW.search(message) or (URGENT.search(message) and FIRST_PERSON.search(message)):
             return Decision(Category.EMERGENCY, "urgent symptom phrase")
-        if FEVER.search(message) and TREATMENT.search(message) and FIRST_PERSON.search(message):
-            if not re.search(r"\b(study|trial|participants|article|volunteers)\b", message, _I):
-                return Decision(Category.EMERGENCY, "fever after transplant or chemotherapy")
+        if (
+            FEVER.search(message)
+            and TREATMENT.search(message)
+            and FIRST_PERSON.search(message)
+            and not re.search(r"\b(study|trial|participants|article|volunteers)\b", message, _I)
+        ):
+            return Decision(Category.EMERGENCY, "fever after transplant or chemotherapy")
         urgent = self._nearest("emergency", vectors)
         calm = self._nearest("non_emergency", vectors)
         if urgent >= self.EMERGENCY_SIM and urgent > calm and FIRST_PERSON.search(message):

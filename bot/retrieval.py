@@ -11,7 +11,7 @@ from langchain_community.retrievers import BM25Retriever
 from langchain_core.documents import Document
 
 from bot.documents import Passage
-from bot.index import KnowledgeIndex
+from bot.index import KnowledgeIndex, Vector
 from bot.text import Vocabulary, content_terms
 
 RRF_K = 60
@@ -68,7 +68,7 @@ class HybridRetriever:
         terms = self.vocabulary.expand(text)
         return np.asarray(self.bm25.vectorizer.get_scores(terms)) if terms else np.zeros(len(self._order))
 
-    def retrieve(self, query: str, vector: Sequence[float], k: int = 4, *, context: str = "") -> list[Hit]:
+    def retrieve(self, query: str, vector: Vector, k: int = 4, *, context: str = "") -> list[Hit]:
         """The top `k` passages by reciprocal rank fusion of dense and BM25 ranks (ties: dense score).
 
         `vector` embeds the question with its context; BM25 counts the follow-up's own words fully and the

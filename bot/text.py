@@ -89,7 +89,10 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
         " volunteers examined ",
     ),
     (re.compile(r"\bside[-\s]?effects?\b", re.IGNORECASE), " adverse events "),
-    (re.compile(r"\bstand\s+for\b|\bacronym\b", re.IGNORECASE), " high-dose immunosuppressive autologous hematopoietic "),
+    (
+        re.compile(r"\bstand\s+for\b|\bacronym\b", re.IGNORECASE),
+        " high-dose immunosuppressive autologous hematopoietic ",
+    ),
 )
 
 
@@ -101,7 +104,7 @@ def rephrase(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lower-case word and number tokens ("2.5" stays whole; "69%" gives "69" and "%")."""
-    return [t.replace(",", "") for t in _TOKEN.findall(text.lower().replace("’", "'").replace("'", ""))]
+    return [t.replace(",", "") for t in _TOKEN.findall(text.lower().replace("\u2019", "'").replace("'", ""))]
 
 
 @lru_cache(maxsize=8192)

@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromadb.api import ClientAPI
+from langchain_core.embeddings import Embeddings
+
+from bot.chat import ChatBot
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -24,7 +28,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def embeddings():  # type: ignore[no-untyped-def]
+def embeddings() -> Embeddings:
     from bot.embeddings import load_embeddings
 
     return load_embeddings()
@@ -36,7 +40,7 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ephemeral_client():  # type: ignore[no-untyped-def]
+def ephemeral_client() -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -44,9 +48,8 @@ def ephemeral_client():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def bot(embeddings, ephemeral_client, session_dir: Path):  # type: ignore[no-untyped-def]
+def bot(embeddings: Embeddings, ephemeral_client: ClientAPI, session_dir: Path) -> ChatBot:
     """The real pipeline over the shipped knowledge/, logging to a session SQLite file."""
-    from bot.chat import ChatBot
     from bot.settings import Settings
 
     settings = Settings(data_dir=session_dir, knowledge_dir=KNOWLEDGE, collection="session_passages")

@@ -89,7 +89,8 @@ def test_closest_fact_is_offered_for_a_gap(bot: ChatBot) -> None:
 
 
 @pytest.mark.parametrize(
-    "question", ["So it cures MS, right?", "did the treatment kill three people?", "it's FDA approved, isn't it?"]
+    "question",
+    ["So it cures MS, right?", "did the treatment kill three people?", "it's FDA approved, isn't it?"],
 )
 def test_false_premises_are_not_confirmed(bot: ChatBot, question: str) -> None:
     reply = bot.ask(question)
@@ -114,7 +115,13 @@ def test_benefit_answer_carries_every_risk_and_the_footer(bot: ChatBot) -> None:
     reply = bot.ask("What were the results after 5 years?")
     assert "69%" in reply.answer or "remission" in reply.answer
     caveats = " ".join(reply.caveats)
-    for must in ("investigational", "24 volunteers", "Three participants died", "infections", "larger studies"):
+    for must in (
+        "investigational",
+        "24 volunteers",
+        "Three participants died",
+        "infections",
+        "larger studies",
+    ):
         assert must in caveats
     assert reply.caveats[-1] == FOOTER
     check_invariants(reply)
@@ -135,9 +142,50 @@ def test_caveat_without_evidence_is_dropped_not_faked() -> None:
 
 
 WORDS = st.sampled_from(
-    "how many what who when where why did does the trial study people ppl died remission 69% 24 nash fauci "
-    "chemo drugs cost mobility cure safe risk years old stem cells transplant relapse lesions ms rrms "
-    "percent worldwide published neurology volunteers infections".split()
+    [
+        "how",
+        "many",
+        "what",
+        "who",
+        "when",
+        "where",
+        "why",
+        "did",
+        "does",
+        "the",
+        "trial",
+        "study",
+        "people",
+        "ppl",
+        "died",
+        "remission",
+        "69%",
+        "24",
+        "nash",
+        "fauci",
+        "chemo",
+        "drugs",
+        "cost",
+        "mobility",
+        "cure",
+        "safe",
+        "risk",
+        "years",
+        "old",
+        "stem",
+        "cells",
+        "transplant",
+        "relapse",
+        "lesions",
+        "ms",
+        "rrms",
+        "percent",
+        "worldwide",
+        "published",
+        "neurology",
+        "volunteers",
+        "infections",
+    ]
 )
 
 

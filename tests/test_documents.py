@@ -10,7 +10,15 @@ from bot.documents import KnowledgeError, load_knowledge, parse_document, passag
 from tests.conftest import KNOWLEDGE
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_1f02e9f40298ed85.txt"
-FURNITURE = ("Related Videos", "Image Credit", "Image credit", "Shutter2U", "© 2023", "All rights reserved", "warodom")
+FURNITURE = (
+    "Related Videos",
+    "Image Credit",
+    "Image credit",
+    "Shutter2U",
+    "© 2023",
+    "All rights reserved",
+    "warodom",
+)
 
 
 def test_knowledge_file_holds_the_article_verbatim() -> None:

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from bot.documents import all_passages, load_knowledge
-from bot.index import KnowledgeIndex, StoreBusyError, connect, release_locks
+from bot.index import KnowledgeIndex, connect, release_locks
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_changed_removed_and_new_files(tmp_path: Path, embeddings: Embeddings, k
     article.write_text(text.replace("both minimal and expected", "both minimal and expected (edited)"), "utf-8")
     report = index.sync(all_passages(load_knowledge(knowledge_copy)))
     assert (report.added, report.removed) == (1, 1)
-    stored = index.client.get_collection("passages").get()["documents"]
+    stored = index.client.get_collection("passages").get()["documents"] or []
     assert any("(edited)" in d for d in stored)
     assert not any("minimal and expected. Three" in d for d in stored)
 
@@ -76,7 +76,7 @@ def test_furniture_never_reaches_the_index(tmp_path: Path, embeddings: Embedding
     index = _index(tmp_path, embeddings)
     index.sync(all_passages(load_knowledge(knowledge_copy)))
     for name in index.names:
-        for doc in index.client.get_collection(name).get()["documents"]:
+        for doc in index.client.get_collection(name).get()["documents"] or []:
             for bit in ("Related Videos", "Image Credit", "Image credit", "©", "All rights reserved"):
                 assert bit not in doc
 
@@ -96,9 +96,7 @@ def test_other_model_index_is_rebuilt(tmp_path: Path, embeddings: Embeddings, kn
     assert meta["embedding_model"] == "all-MiniLM-L6-v2"
 
 
-def test_corrupt_store_is_moved_aside_and_rebuilt(
-    tmp_path: Path, embeddings: Embeddings, knowledge_copy: Path
-) -> None:
+def test_corrupt_store_is_moved_aside_and_rebuilt(tmp_path: Path, embeddings: Embeddings, knowledge_copy: Path) -> None:
     passages = all_passages(load_knowledge(knowledge_copy))
     _index(tmp_path, embeddings).sync(passages)
     release_locks()

@@ -46,7 +46,7 @@ def test_precision_and_recall_per_category(predictions: list[tuple[dict[str, str
         precision = tp / predicted if predicted else 0.0
         lines.append(f"{label:16} {actual:>3} {precision:>9.2f} {recall[label]:>7.2f}")
     misses = [f"  {row['label']} -> {got}: {row['message'][:70]}" for row, got in predictions if got != row["label"]]
-    print("\n" + "\n".join(lines + ["misclassified:", *misses]))
+    print("\n" + "\n".join([*lines, "misclassified:", *misses]))
     assert recall["emergency"] == 1.0, misses
     for label in LABELS:
         assert recall[label] >= 0.85, (label, misses)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from langchain_core.embeddings import Embeddings
 
 from bot.chat import ChatBot
 from bot.retrieval import retrieval_query
@@ -68,7 +69,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server_bot(chroma_server: str, embeddings, tmp_path_factory: pytest.TempPathFactory) -> ChatBot:  # type: ignore[no-untyped-def]
+def server_bot(chroma_server: str, embeddings: Embeddings, tmp_path_factory: pytest.TempPathFactory) -> ChatBot:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("server-bot"),
         knowledge_dir=KNOWLEDGE,
@@ -80,7 +81,8 @@ def server_bot(chroma_server: str, embeddings, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(params=["embedded", "server"])
 def any_bot(request: pytest.FixtureRequest) -> ChatBot:
-    return request.getfixturevalue("bot" if request.param == "embedded" else "server_bot")  # type: ignore[no-any-return]
+    chosen: ChatBot = request.getfixturevalue("bot" if request.param == "embedded" else "server_bot")
+    return chosen
 
 
 def _anchors(bot: ChatBot, query: str, k: int = 3) -> list[str]:
