@@ -59,6 +59,15 @@ FACT_KINDS: tuple[FactKind, ...] = (
         re.compile(r"\b(hospital|clinic|universit\w+|cent(er|re)|city|country|located|[A-Z][a-z]+,\s+[A-Z]{2})\b"),
     ),
     FactKind(
+        "risk",
+        re.compile(
+            r"\b(danger\w*|risks?|risky|safe|safety|side[-\s]?effects?|complications?|adverse|harm\w*|"
+            r"hurt|deadly|fatal|kill\w*|die|died|deaths?|sick|ill|illness\w*)\b",
+            _I,
+        ),
+        re.compile(r"\b(adverse|infections?|died|deaths?|risk|safety)\b", _I),
+    ),
+    FactKind(
         "age",
         re.compile(r"\bhow\s+old\b|\bages?\b|\baged\b|\bage\s+range\b", _I),
         re.compile(r"\baged?\b|\byears?\s+old\b", _I),
@@ -101,6 +110,10 @@ def fact_kind(question: str) -> FactKind | None:
     return next((k for k in FACT_KINDS if k.question.search(question)), None)
 
 
+# Kinds whose sentence pattern is distinctive enough that matching it is half the evidence.
+STRONG_KINDS = frozenset({"risk", "age", "person"})
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One article sentence weighed against the question."""
@@ -110,6 +123,7 @@ class Candidate:
     cosine: float
     coverage: float
     kind_ok: bool
+    strong_kind: bool = False
 
     @property
     def score(self) -> float:
@@ -120,6 +134,7 @@ class Candidate:
         """A similarity score alone is not an answer: the kind of fact and the key terms must be there too."""
         return self.kind_ok and (
             self.coverage >= 0.6
+            or (self.strong_kind and self.coverage >= 0.3)
             or (self.coverage >= 0.5 and self.cosine >= 0.2)
             or (self.coverage >= 0.3 and self.cosine >= 0.5)
         )
@@ -207,7 +222,8 @@ class Composer:
                 sv = self.vectors.get((hit.passage.id, i))
                 cosine = float(sv @ vector) if sv is not None else hit.dense
                 kind_ok = kind is None or bool(kind.sentence.search(sentence))
-                out.append(Candidate(hit.passage, sentence, cosine, coverage, kind_ok))
+                strong = kind is not None and kind.name in STRONG_KINDS
+                out.append(Candidate(hit.passage, sentence, cosine, coverage, kind_ok, strong))
         return sorted(out, key=lambda c: -c.score)
 
     def missing_premises(self, question: str) -> list[str]:
@@ -222,7 +238,10 @@ class Composer:
     def _choose(supporting: list[Candidate], most: int) -> list[Candidate]:
         """The best supporting sentence, and up to `most - 1` more that score nearly as well."""
         best, *rest = supporting
-        return [best, *[c for c in rest if c.score >= 0.8 * best.score][: most - 1]]
+        chosen = [best, *[c for c in rest if c.score >= 0.8 * best.score][: most - 1]]
+        # Sentences of one paragraph read in the article's order; paragraphs in order of their best sentence.
+        first_seen = {id(c.passage): i for i, c in reversed(list(enumerate(chosen)))}
+        return sorted(chosen, key=lambda c: (first_seen[id(c.passage)], c.passage.sentences.index(c.sentence)))
 
     def compose(
         self,
@@ -255,19 +274,28 @@ class Composer:
             parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
         else:
             chosen = []
-            parts.append("The article does not say.")
             closest = candidates[0] if candidates else None
-            if closest and (fallback or closest.cosine >= 0.3 or closest.coverage >= 0.3):
+            if fallback:
+                parts.append(
+                    "The article does not answer this for any one person. What it reports about who was studied "
+                    "and the risks is in the notes below."
+                )
+            else:
+                parts.append("The article does not say.")
+            if closest and (closest.cosine >= 0.3 or closest.coverage >= 0.3):
                 chosen = [closest]
                 parts.append("The closest thing it does report:")
                 parts.append(f"{closest.sentence} {cites.cite(closest.passage, closest.sentence, closest.score)}")
-        caveats = self.caveats_for(chosen, cites, question)
+        caveats = self.caveats_for(chosen, cites, question, always=fallback)
         return Composition("\n\n".join(parts), bool(supporting), tuple(cites.items), caveats)
 
-    def caveats_for(self, chosen: Sequence[Candidate], cites: _Citations, question: str) -> tuple[str, ...]:
-        """The risks, cited, whenever the answer is about the treatment; always the not-medical-advice footer."""
+    def caveats_for(
+        self, chosen: Sequence[Candidate], cites: _Citations, question: str, *, always: bool = False
+    ) -> tuple[str, ...]:
+        """The risks, cited, whenever the answer is about the treatment (or `always`, for personal-advice
+        replies); the not-medical-advice footer in every case."""
         about_treatment = any(TREATMENT_TOPIC.search(c.sentence) or BENEFIT.search(c.sentence) for c in chosen)
-        if not about_treatment and not TREATMENT_TOPIC.search(question):
+        if not (always or about_treatment or TREATMENT_TOPIC.search(question)):
             return (FOOTER,)
         lines = []
         for rule in CAVEAT_RULES:

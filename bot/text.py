@@ -18,7 +18,9 @@ STOPWORDS = frozenset(
     who whom why will with would you your yours yourself tell me please know explain say says said article
     anything something thing things really much many also get got go going like want wanted dont im ive id
     thats whats hows wheres whos theyre isnt wasnt arent didnt doesnt cant wont us let lets ok okay hi
-    happen happened happens mean means anyone someone anybody right true correct actually exactly""".split()
+    happen happened happens happend mean means anyone someone anybody right true correct actually exactly
+    scared worried afraid anxious nervous frightened terrified thing things stuff honestly wondering curious
+    guys folks hey hello please pls thanks thank""".split()
 )
 
 # Plain-language and shorthand words patients use, mapped to the article's own vocabulary.
@@ -48,6 +50,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "side": ("adverse", "events", "infections"),
     "effects": ("adverse", "events"),
     "complications": ("adverse", "events", "infections"),
+    "sick": ("adverse", "infections"),
+    "ill": ("adverse", "infections"),
     "risks": ("risk", "adverse", "died"),
     "risk": ("risk", "adverse", "died"),
     "dangerous": ("risk", "adverse", "died"),
@@ -68,6 +72,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "doctor": ("md",),
     "journal": ("published", "neurology"),
     "published": ("published", "neurology"),
+    "yrs": ("years",),
+    "yr": ("years",),
     "percent": ("%",),
     "rate": ("%", "majority"),
     "rates": ("%", "majority"),
@@ -89,6 +95,14 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
         " volunteers examined ",
     ),
     (re.compile(r"\bside[-\s]?effects?\b", re.IGNORECASE), " adverse events "),
+    (
+        re.compile(
+            r"\bhow\s+(does|do|did|is|was)\s+(the\s+|this\s+|it\s+)?(transplant|treatment|procedure|therapy|"
+            r"hdit\S*|hct|it)?\s*(work|done|performed|given)\b",
+            re.IGNORECASE,
+        ),
+        " stem cells collected chemotherapy transplanted rebuild immune system ",
+    ),
     (
         re.compile(r"\bstand\s+for\b|\bacronym\b", re.IGNORECASE),
         " high-dose immunosuppressive autologous hematopoietic ",
