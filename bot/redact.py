@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-# Kinds, in the order a conflict between overlapping hits is settled (earlier wins).
+# The kinds of PII, each replaced by `[KIND]`.
 EMAIL = "EMAIL"
 SSN = "SSN"
 RECORD = "RECORD"
@@ -22,7 +22,6 @@ ADDRESS = "ADDRESS"
 DATE = "DATE"
 NAME = "NAME"
 KINDS: tuple[str, ...] = (EMAIL, SSN, RECORD, DOB, PHONE, ADDRESS, DATE, NAME)
-_RANK = {kind: i for i, kind in enumerate(KINDS)}
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,9 @@ _RECORD = re.compile(
     r"(?P<v>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9])\b",
     re.IGNORECASE,
 )
-# "patient 5567" or "record AB-99812" needs the ID/number word unless the label is unambiguous (MRN, policy...).
+# A long bare run of digits in a patient message is an identifier (the article writes "400,000").
+_LONG_NUMBER = re.compile(r"(?<![\w.,/-])\d{8,12}(?![\w/-]|[.,]\d)")
+# "patient 5567" or "record AB-99812" needs an ID/number word; unambiguous labels (MRN, policy...) do not.
 _RECORD_NEEDS_NOUN = re.compile(r"^(?:patient|record|chart|hospital|account|case|member|membership)$", re.I)
 
 # ------------------------------------------------------------------------------------------------- phones
@@ -103,7 +104,7 @@ _PARTIAL_DATE = (
 _DATE = re.compile(rf"(?<![\w/.-]){_FULL_DATE}(?![\w/-]|\.\d)", re.IGNORECASE)
 _DOB = re.compile(
     r"\b(?:born|DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|birthdate|birthday|b-?day)\b"
-    r"(?:\s*[:#,-]\s*|\s+(?:is|was|on|in|of|the|at|my|i|was\s+on)\b)*\s*"
+    r"(?:[ \t]*[:#,-]|\s+(?:is|was|on|in|of|the|at|my|i)\b)*\s*"  # each connector starts unambiguously
     rf"(?P<v>{_FULL_DATE}|{_PARTIAL_DATE})(?![\w/-]|\.\d)",
     re.IGNORECASE,
 )
@@ -115,7 +116,7 @@ _STREET_FULL = (
     r"(?:street|avenue|road|boulevard|lane|drive|court|place|terrace|circle|parkway|highway|square|way"
     r"|crescent|close|alley|trail|row)"
 )
-_UNIT = r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#)\.?\s*#?\s*[A-Za-z0-9-]{1,6}\b)?"
+_UNIT = r"(?:,?\s*(?i:apt|apartment|suite|ste|unit|flat|fl|floor|room|rm|#)\.?\s*(?:#\s*)?[A-Za-z0-9-]{1,6}\b)?"
 _CITY_STATE_ZIP = r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+){0,2},?\s*[A-Z]{2}\s*\d{5}(?:-\d{4})?\b)?"
 _STREET_WORD = r"(?:[A-Z][a-z]+|\d{1,3}(?:st|nd|rd|th)|[NSEW]\.?)"
 _ADDRESS_PATTERNS = (
@@ -131,54 +132,78 @@ _ADDRESS_PATTERNS = (
     ),
     re.compile(r"\bP\.?\s?O\.?\s+Box\s+\d+\b", re.IGNORECASE),
 )
-_ZIP_LABELLED = re.compile(r"\b(?:zip|postcode|postal\s+code)(?:\s+code)?\s*(?:is\s+|:\s*)?(?P<v>\d{5}(?:-\d{4})?)\b", re.I)
+_ZIP_LABELLED = re.compile(
+    r"\b(?:zip|postcode|postal\s+code)(?:\s+code)?\s*(?:is\s+|:\s*)?(?P<v>\d{5}(?:-\d{4})?)\b", re.IGNORECASE
+)
 
 # --------------------------------------------------------------------------------------------------- names
 
-_NAME_WORD = r"(?:(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
-_NAME = rf"{_NAME_WORD}(?:[ \t]+(?:[A-Z]\.[ \t]+)?{_NAME_WORD}){{0,2}}"
-_NAME_ANY_CASE = r"[A-Za-z][a-z'’-]+(?:[ \t]+[A-Za-z][a-z'’-]+){0,2}"
+_NAME_WORD = r"(?:(?:Mc|Mac|O['\u2019])?[A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
+_NAME = rf"{_NAME_WORD}(?:[ \t]+(?:[A-Z]\.[ \t]+)?{_NAME_WORD}){{0,2}}(?:[ \t]+[A-Z]\.)?"
+_NAME_ANY_CASE = r"[A-Za-z][a-z'\u2019-]+(?:[ \t]+[A-Za-z][a-z'\u2019-]+){0,2}"
 
 # Capitalised words that follow "I'm" / "this is" / "Thanks," without being names.
 _NOT_NAMES = frozenset(
-    """a an the and or but so not no yes very just really also still only always never already currently now
-    here there back sorry glad happy fine good ok okay well sure new old from with in on at to for of by about
-    thanks thank hi hello hey dear please again much lots all everyone everybody doctor doc nurse team staff
-    wondering worried scared curious interested confused concerned afraid nervous anxious excited hoping
-    thinking considering planning trying looking asking writing reading going having taking feeling tired
-    living diagnosed pretty quite is are was were be been what why how when where who which can could would
-    should will do does did have has had am i my me you your we our it its this that these those
-    patient caregiver mother mom dad father wife husband son daughter partner
-    multiple sclerosis ms rrms halt hdit hct niaid ocrevus tysabri kesimpta lemtrada mavenclad gilenya
-    monday tuesday wednesday thursday friday saturday sunday
-    january february march april may june july august september october november december
-    god jesus lord best regards cheers sincerely love care wishes question questions help info information""".split()
+    re.findall(
+        r"[a-z]+",
+        """
+        a an the and or but so not no yes very just really also still only always never already
+        currently now here there back sorry glad happy fine good ok okay well sure new old from with
+        in on at to for of by about thanks thank hi hello hey dear please again much lots all
+        everyone everybody doctor doc nurse team staff wondering worried scared curious interested
+        confused concerned afraid nervous anxious excited hoping thinking considering planning
+        trying looking asking writing reading going having taking feeling tired living diagnosed
+        pretty quite is are was were be been what why how when where who which can could would
+        should will do does did have has had am i my me you your we our it its this that these those
+        patient caregiver mother mom dad father wife husband son daughter partner dr mr mrs ms miss
+        mx prof multiple sclerosis ms rrms halt hdit hct niaid ocrevus tysabri kesimpta lemtrada
+        mavenclad gilenya monday tuesday wednesday thursday friday saturday sunday january february
+        march april may june july august september october november december important interesting
+        great amazing scary confusing hard difficult helpful awesome wonderful frustrating terrible
+        huge exciting encouraging promising crazy weird strange true right wrong correct god jesus
+        lord best regards cheers sincerely love care wishes question questions help info information
+        """,
+    )
 )
-# People the article itself quotes: a patient asking "what did Dr. Nash say?" is not sharing PII.
-_ARTICLE_PEOPLE = frozenset({"anthony", "fauci", "richard", "nash", "daniel", "rotrosen"})
+# Surnames of the people the article quotes: a patient asking "what did Dr. Nash say?" is not sharing PII.
+_ARTICLE_SURNAMES = frozenset({"fauci", "nash", "rotrosen"})
 
-_SENTENCE_START = r"(?:^|(?<=[.!?;:,\n])\s*|(?<=\bhi)\s+|(?<=\bhello)\s+|(?<=\bhey)\s+)"
+_SENTENCE_START = r"(?:^|(?<=[.!?;:,\n])\s*|(?<=\b[Hh]i)\s+|(?<=\b[Hh]ello)\s+|(?<=\b[Hh]ey)\s+)"
 _INTRO_STRONG = re.compile(
-    r"\b(?:my\s+name\s+is|my\s+name['’]s|name\s*[:=]|call\s+me|i\s+go\s+by|signed|patient\s+name\s*(?:is|:)?)"
+    r"\b(?:my\s+name\s+is|my\s+name['\u2019]s|name\s*[:=]|call\s+me|i\s+go\s+by|signed|patient\s+name\s*(?:is|:)?)"
     rf"\s*(?P<v>{_NAME_ANY_CASE})",
     re.IGNORECASE,
 )
-_INTRO_IM = re.compile(rf"\b(?i:i['’]?m|i\s+am)[ \t]+(?P<v>{_NAME})")
-_INTRO_THIS_IS = re.compile(rf"{_SENTENCE_START}(?i:this\s+is|it['’]s)[ \t]+(?P<v>{_NAME})", re.MULTILINE)
-_TITLED = re.compile(rf"\b(?i:mr|mrs|ms|miss|mx|dr|prof|doctor)\.?[ \t]+(?P<v>{_NAME})")
+_INTRO_IM = re.compile(rf"\b(?i:i['\u2019]?m|i\s+am)[ \t]+(?P<v>{_NAME})")
+_INTRO_THIS_IS = re.compile(rf"{_SENTENCE_START}(?i:this\s+is|it['\u2019]s)[ \t]+(?P<v>{_NAME})", re.MULTILINE)
+# "Ms" only capitalised as written ("MS Society" is not a title); the others also in lower case.
+_TITLED = re.compile(rf"\b(?:[Mm]rs?|Ms|ms\.|Miss|Mx|[Dd]r|[Pp]rof|[Dd]octor)\.?[ \t]+(?P<v>{_NAME})")
 _RELATION = re.compile(
     r"\bmy\s+(?:wife|husband|partner|son|daughter|mother|mom|mum|father|dad|sister|brother|friend|child"
-    r"|neurologist|doctor|nurse|physician|gp|carer|caregiver|boyfriend|girlfriend|fianc[eé]e?)(?:['’]s\s+name\s+is)?"
-    rf",?[ \t]+(?P<v>{_NAME})",
+    r"|neurologist|doctor|nurse|physician|gp|carer|caregiver|boyfriend|girlfriend|fianc[eé]e?)"
+    r"(?:['\u2019]s\s+name\s+is)?"
+    rf",?[ \t]+(?P<v>(?-i:{_NAME}))",
     re.IGNORECASE,
+)
+_GREETING = re.compile(
+    r"(?:\A|(?<=[.!?\n]))\s*(?i:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening)|welcome|thanks|thank\s+you)"
+    rf"(?:[ \t]*,)?[ \t]+(?P<v>{_NAME})"
+)
+# Staff notes and patients reporting contact: "spoke with Sarah Connor", "I emailed Dr Patel".
+_CONTACTED = re.compile(
+    rf"\b(?i:spoke|speaking|talked|talking|met|meeting|spoken)[ \t]+(?i:with|to)[ \t]+(?P<v>{_NAME})"
+    rf"|\b(?i:called|phoned|emailed|e-mailed|texted|messaged|contacted|visited|saw)[ \t]+(?P<w>{_NAME})"
 )
 _SIGNOFF_WORD = (
     r"(?:thanks(?:\s+(?:again|so\s+much|a\s+lot|in\s+advance))?|thank\s+you(?:\s+(?:so\s+much|again))?|thx|ty"
     r"|cheers|regards|best(?:\s+wishes|\s+regards)?|kind\s+regards|warm\s+regards|sincerely|yours(?:\s+truly)?"
     r"|love|take\s+care|xoxo|bye)"
 )
-_SIGNOFF = re.compile(rf"(?i:{_SIGNOFF_WORD})[ \t]*[,!.]?\s*(?:[-–—~]\s*)?(?P<v>{_NAME})\.?[ \t]*[.!]?\s*\Z")
-_DASH_SIGNOFF = re.compile(rf"(?:^|\s)[-–—~]+[ \t]*(?P<v>{_NAME})\.?\s*\Z")
+_SIGNOFF = re.compile(
+    rf"(?:\A|(?<=[.!?\n]))\s*(?i:{_SIGNOFF_WORD})(?:[ \t]*[,!.])?\s*(?:[-\u2013\u2014~]\s*)?"
+    rf"(?P<v>{_NAME})\.?(?:[ \t]*[.!])?\s*\Z"
+)
+_DASH_SIGNOFF = re.compile(rf"(?:^|\s)[-\u2013\u2014~]+[ \t]*(?P<v>{_NAME})\.?\s*\Z")
 _LAST_LINE_NAME = re.compile(rf"\n[ \t]*(?P<v>{_NAME})\.?[ \t]*\Z")
 
 
@@ -187,20 +212,24 @@ def _trim_name(text: str, start: int, end: int, *, keep_article_people: bool) ->
     words = list(re.finditer(r"[^\s]+", text[start:end]))
     kept: list[re.Match[str]] = []
     for word in words:
-        bare = word.group().strip(".,'’").lower()
+        bare = word.group().strip(".,'\u2019").lower()
         if bare in _NOT_NAMES:
             break
         kept.append(word)
     if not kept:
         return None
-    if keep_article_people and all(w.group().strip(".").lower() in _ARTICLE_PEOPLE for w in kept):
+    if keep_article_people and kept[-1].group().strip(".").lower() in _ARTICLE_SURNAMES:
         return None
     return start + kept[0].start(), start + kept[-1].end()
 
 
-def _groups(pattern: re.Pattern[str], text: str, group: str | int = 0) -> Iterator[tuple[int, int]]:
+def _groups(pattern: re.Pattern[str], text: str, *groups: str | int) -> Iterator[tuple[int, int]]:
+    """The span of the first of `groups` (default: the whole match) that took part in each match."""
     for match in pattern.finditer(text):
-        yield match.span(group)
+        for group in groups or (0,):
+            if match.start(group) >= 0:
+                yield match.span(group)
+                break
 
 
 def _names(text: str) -> Iterator[tuple[int, int]]:
@@ -210,12 +239,14 @@ def _names(text: str) -> Iterator[tuple[int, int]]:
         (_INTRO_THIS_IS, False),
         (_TITLED, True),
         (_RELATION, False),
+        (_GREETING, False),
+        (_CONTACTED, True),
         (_SIGNOFF, False),
         (_DASH_SIGNOFF, False),
         (_LAST_LINE_NAME, False),
     ]
     for pattern, keep_article_people in sources:
-        for start, end in _groups(pattern, text, "v"):
+        for start, end in _groups(pattern, text, *(g for g in ("v", "w") if g in pattern.groupindex)):
             trimmed = _trim_name(text, start, end, keep_article_people=keep_article_people)
             if trimmed:
                 yield trimmed
@@ -226,7 +257,7 @@ def _records(text: str) -> Iterator[tuple[int, int]]:
         label = match.group(0)[: match.start("v") - match.start()]
         first_word = label.split()[0] if label.split() else ""
         has_noun = re.search(r"\b(?:ID|number|num|no\.?|nr)\b|#", label, re.IGNORECASE)
-        if _RECORD_NEEDS_NOUN.match(first_word.strip(":#")) and not has_noun and not re.search(r"\bis\b", label):
+        if _RECORD_NEEDS_NOUN.match(first_word.strip(":#")) and not has_noun:
             continue
         yield match.span("v")
 
@@ -248,6 +279,7 @@ def _addresses(text: str) -> Iterator[tuple[int, int]]:
     yield from _groups(_ZIP_LABELLED, text, "v")
 
 
+# In the order a conflict between overlapping hits is settled: labelled hits before bare patterns.
 _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] = (
     (EMAIL, lambda t: _groups(_EMAIL, t)),
     (SSN, lambda t: _groups(_SSN_BARE, t)),
@@ -255,6 +287,7 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] =
     (RECORD, _records),
     (DOB, lambda t: _groups(_DOB, t, "v")),
     (PHONE, _phones),
+    (RECORD, lambda t: _groups(_LONG_NUMBER, t)),
     (ADDRESS, _addresses),
     (DATE, lambda t: _groups(_DATE, t)),
     (NAME, _names),
@@ -264,21 +297,25 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] =
 def find_pii(text: str) -> list[Finding]:
     """Every PII span in `text`, non-overlapping and in reading order.
 
-    Overlaps are settled by kind (an ID after "MRN" beats the phone pattern it also fits), then by length.
+    Overlaps are settled by detector order (an ID after "MRN" beats the phone pattern it also fits), then
+    by length.
     """
-    candidates = [
-        Finding(kind, start, end) for kind, detect in _DETECTORS for start, end in detect(text) if end > start
+    ranked = [
+        (rank, -(end - start), start, Finding(kind, start, end))
+        for rank, (kind, detect) in enumerate(_DETECTORS)
+        for start, end in detect(text)
+        if end > start
     ]
-    candidates.sort(key=lambda f: (_RANK[f.kind], -(f.end - f.start), f.start))
+    ranked.sort(key=lambda r: r[:3])
     chosen: list[Finding] = []
-    for cand in candidates:
+    for *_, cand in ranked:
         if all(cand.end <= f.start or cand.start >= f.end for f in chosen):
             chosen.append(cand)
     return sorted(chosen, key=lambda f: f.start)
 
 
 def redact(text: str) -> str:
-    """`text` with each piece of PII replaced by its placeholder, e.g. "call 555-123-4567" -> "call [PHONE]"."""
+    """`text` with each piece of PII replaced by its placeholder: "call 555-123-4567" -> "call [PHONE]"."""
     out: list[str] = []
     pos = 0
     for finding in find_pii(text):
