@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 
+from bot.eval_cli import eval_command
 from bot.settings import Settings
 from bot.triage_cli import app as triage_app
 
@@ -177,6 +178,7 @@ def bench(
     run_benchmarks(Settings(), questions=questions, scale=scale)
 
 
+app.command("eval")(eval_command)
 app.add_typer(triage_app, name="triage", help="Staff triage queue: list, show, assign, resolve, export, purge.")
 
 
