@@ -13,7 +13,7 @@ from bot.caveats import BENEFIT, CAVEAT_RULES, FOOTER, TREATMENT_TOPIC, Groundin
 from bot.documents import Passage
 from bot.reply import Citation
 from bot.retrieval import CONTEXT_WEIGHT, Hit
-from bot.text import SYNONYMS, Vocabulary, content_terms, rephrase, stem
+from bot.text import STOPWORDS, SYNONYMS, Vocabulary, content_terms, rephrase, stem, tokens
 
 _I = re.IGNORECASE
 
@@ -41,7 +41,9 @@ FACT_KINDS: tuple[FactKind, ...] = (
     ),
     FactKind(
         "dose",
-        re.compile(r"\b(dose|dosage|doses|mg|milligrams?)\b|\bhow\s+much\s+(chemo\w*|drug|medic\w*)", _I),
+        re.compile(
+            r"(?<!high-)(?<!high\s)\b(dose|dosage|doses|mg|milligrams?)\b|\bhow\s+much\s+(chemo\w*|drug|medic\w*)", _I
+        ),
         re.compile(r"\d+\s*(mg|g/m|mg/kg|milligrams?)\b", _I),
     ),
     FactKind(
@@ -74,13 +76,22 @@ FACT_KINDS: tuple[FactKind, ...] = (
     ),
     FactKind(
         "person",
-        re.compile(r"^\s*who\b|\bwhich\s+(doctors?|researchers?|scientists?)\b|\bname\s+of\s+the\b", _I),
+        re.compile(
+            r"^\s*who\b|\bwhich\s+(doctors?|researchers?|scientists?)\b|"
+            r"\bname\s+of\s+the\s+(doctor|researcher|investigator|scientist|director|person)\b",
+            _I,
+        ),
         re.compile(r"\bMD\b|\bDr\.|\bsaid\s+[A-Z]|[A-Z][a-z]+\s+[A-Z]\.\s+[A-Z][a-z]+|investigators?\b"),
     ),
     FactKind(
         "time",
         re.compile(r"^\s*when\b|\bwhat\s+year\b|\bhow\s+long\b|\bduration\b|\bfollow[-\s]?up\b|\bhow\s+soon\b", _I),
         re.compile(r"\b\d+[-\s]*(years?|months?|weeks?|days?)\b|\b(19|20)\d\d\b|\bfive\s+years\b|follow-up", _I),
+    ),
+    FactKind(
+        "percent",
+        re.compile(r"%|\bpercent\w*|\bproportion\b|\bwhat\s+share\b|\bwhat\s+rate\b|\bsuccess\s+rate\b", _I),
+        re.compile(r"\d\s*%|\bpercent", _I),
     ),
     FactKind(
         "number",
@@ -106,12 +117,53 @@ _YES_NO = re.compile(
 )
 
 
+_ACRONYM_QUESTION = re.compile(
+    r"\bwhat\s+(does|do|is)\s+(the\s+)?(?P<x>[A-Za-z][A-Za-z/-]+)\s+(stand\s+for|short\s+for|abbreviat\w*)|"
+    r"\b(abbreviation|acronym)\s+(?P<y>[A-Z][A-Za-z/-]+)",
+    _I,
+)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "million"}
+_NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", _I)
+
+
+_COUNTED = re.compile(r"(\b\d[\d,]*|\b(?:" + "|".join(_NUMBER_WORDS) + r"))\s+([a-z]+)", _I)
+_UNITS = frozenset({"year", "years", "month", "months", "week", "weeks", "day", "days", "%"})
+
+
+def _names(question: str) -> set[str]:
+    """Stems of capitalised words not at the start of a sentence: the people and bodies a question names."""
+    return {stem(w.lower()) for w in re.findall(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]{2,}\b", question.strip())}
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers a text states, digits or words ("three" -> "3", "400,000" -> "400000")."""
+    return {_NUMBER_WORDS.get(n.lower(), n.replace(",", "")) for n in _NUMBER.findall(text)}
+
+
+def _counts(sentence: str, counted: set[str]) -> bool:
+    """Does a number in the sentence count one of `counted` ("24 volunteers", "Three participants")?"""
+    words = tokens(sentence)
+    return any(
+        (w[0].isdigit() or w in _NUMBER_WORDS)
+        and words[i + 1 : i + 2] != []
+        and words[i + 1] not in _UNITS
+        and any(stem(t) in counted for t in words[i + 1 : i + 3])
+        for i, w in enumerate(words)
+    )
+
+
 def fact_kind(question: str) -> FactKind | None:
     return next((k for k in FACT_KINDS if k.question.search(question)), None)
 
 
 # Kinds whose sentence pattern is distinctive enough that matching it is half the evidence.
-STRONG_KINDS = frozenset({"risk", "age", "person"})
+STRONG_KINDS = frozenset({"risk", "age", "person", "percent"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +176,7 @@ class Candidate:
     coverage: float
     kind_ok: bool
     strong_kind: bool = False
+    unknown: float = 0.0
 
     @property
     def score(self) -> float:
@@ -131,12 +184,14 @@ class Candidate:
 
     @property
     def supports(self) -> bool:
-        """A similarity score alone is not an answer: the kind of fact and the key terms must be there too."""
+        """A similarity score alone is not an answer: the kind of fact and the key terms must be there too.
+        `unknown` is the share of the question's key terms the article never uses ("hair", "women"): the weaker
+        routes to support are closed when much of the question is about something the article lacks."""
         return self.kind_ok and (
             self.coverage >= 0.6
-            or (self.strong_kind and self.coverage >= 0.3)
             or (self.coverage >= 0.5 and self.cosine >= 0.2)
-            or (self.coverage >= 0.3 and self.cosine >= 0.5)
+            or (self.unknown < 0.5 and self.coverage >= 0.3 and self.cosine >= 0.5)
+            or (self.unknown < 0.34 and self.strong_kind and self.coverage >= 0.3)
         )
 
 
@@ -194,6 +249,13 @@ class Composer:
                 df[t] = df.get(t, 0) + 1
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_weight = math.log(1 + n)
+        self.numbers = {num for p in passages for s in p.sentences for num in numbers_in(s)}
+        self.acronyms = {
+            abbr.lower(): (p, i)
+            for p in passages
+            for i, s in enumerate(p.sentences)
+            for abbr in re.findall(r"\(([A-Z][A-Za-z]*(?:/[A-Z]+)?)\)", s)
+        }
 
     def _groups(self, question: str) -> list[tuple[str, set[str], float]]:
         """One group per content word of the question: the word as typed, its stems (typed, spelling-mended,
@@ -202,8 +264,9 @@ class Composer:
         for raw in content_terms(rephrase(question)):
             word = self.vocabulary.correct(raw)
             members = {stem(word), stem(raw)} | {stem(s) for s in SYNONYMS.get(word, ())}
+            own = self.idf.get(stem(word))
             known = [self.idf[m] for m in members if m in self.idf]
-            groups.append((raw, members, max(known) if known else self.unknown_weight))
+            groups.append((raw, members, own or (max(known) if known else self.unknown_weight)))
         return groups
 
     def weigh(self, question: str, context: str, vector: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
@@ -213,26 +276,74 @@ class Composer:
         if context:
             groups += [(members, w * CONTEXT_WEIGHT) for _, members, w in self._groups(context)]
         total = sum(w for _, w in groups) or 1.0
+        unknown = sum(w for members, w in groups if not members & self.idf.keys()) / total
         kind = fact_kind(question)
+        counted = self._counted(question, kind)
+        acronym = self._acronym(question)
+        names = _names(question) & self.idf.keys()
+        pairs = [(hit.passage, i, hit.dense) for hit in hits for i in range(len(hit.passage.sentences))]
+        if acronym and all((p.id, i) != (acronym[0].id, acronym[1]) for p, i, _ in pairs):
+            pairs.append((*acronym, 0.0))
         out = []
-        for hit in hits:
-            for i, sentence in enumerate(hit.passage.sentences):
-                terms = {stem(t) for t in content_terms(sentence)}
-                coverage = sum(w for members, w in groups if members & terms) / total if groups else 0.0
-                sv = self.vectors.get((hit.passage.id, i))
-                cosine = float(sv @ vector) if sv is not None else hit.dense
+        for passage, i, dense in pairs:
+            sentence = passage.sentences[i]
+            terms = {stem(t) for t in content_terms(sentence)}
+            coverage = sum(w for members, w in groups if members & terms) / total if groups else 0.0
+            sv = self.vectors.get((passage.id, i))
+            cosine = float(sv @ vector) if sv is not None else dense
+            if acronym:
+                kind_ok = strong = (passage.id, i) == (acronym[0].id, acronym[1])
+            elif counted:
+                kind_ok = strong = _counts(sentence, counted)
+            else:
                 kind_ok = kind is None or bool(kind.sentence.search(sentence))
                 strong = kind is not None and kind.name in STRONG_KINDS
-                out.append(Candidate(hit.passage, sentence, cosine, coverage, kind_ok, strong))
+            # A person the question names, quoted in this paragraph, is strong evidence ("what did Fauci say").
+            strong = strong or bool(names & {stem(t) for t in content_terms(passage.text)})
+            out.append(Candidate(passage, sentence, cosine, coverage, kind_ok, strong, unknown))
         return sorted(out, key=lambda c: -c.score)
 
+    def _counted(self, question: str, kind: FactKind | None) -> set[str] | None:
+        """What the question counts, as stems (with synonyms), so the answer's number must count the same thing:
+        "how many X", or "500 X" when the article never states that number (a premise to correct)."""
+        match = (
+            re.search(r"\bhow\s+many\s+(?:of\s+(?:the|those|these)\s+)?([a-z]+)", question, _I)
+            if kind and kind.name == "number"
+            else None
+        )
+        if match is None:
+            match = next(
+                (m for m in _COUNTED.finditer(question) if not numbers_in(m.group(1)) <= self.numbers),
+                None,
+            )
+            if match is None:
+                return None
+            match = re.match(r"(\S+)\s+([a-z]+)", match.group(0), _I)
+            assert match is not None
+            word_group = 2
+        else:
+            word_group = 1
+        if match.group(word_group).lower() in STOPWORDS:
+            return None
+        word = self.vocabulary.correct(match.group(word_group).lower())
+        return {stem(word)} | {stem(s) for s in SYNONYMS.get(word, ())}
+
+    def _acronym(self, question: str) -> tuple[Passage, int] | None:
+        """For "what does NIAID stand for?": the sentence where the article spells it out, "... (NIAID)"."""
+        match = _ACRONYM_QUESTION.search(question)
+        if not match:
+            return None
+        return self.acronyms.get((match.group("x") or match.group("y")).lower())
+
     def missing_premises(self, question: str) -> list[str]:
-        """Premise words of the question ("cure", "FDA") that the article never uses, even after spelling repair."""
-        return [
+        """Premise words ("cure", "FDA") and numbers ("500", "ten") of the question that the article never uses."""
+        words = [
             raw
             for raw, members, _ in self._groups(question)
             if PREMISE_WORDS.match(raw) and not any(m in self.idf for m in members)
         ]
+        numbers = [raw for raw in _NUMBER.findall(question) if not numbers_in(raw) <= self.numbers]
+        return words + numbers
 
     @staticmethod
     def _choose(supporting: list[Candidate], most: int) -> list[Candidate]:
@@ -260,32 +371,29 @@ class Composer:
         cites = _Citations()
         parts = [lead] if lead else []
         premises = self.missing_premises(question)
-        if supporting and premises:
-            # "So it cures MS?": the article never says so; say that, then what it does report.
-            chosen = self._choose(supporting, 2)
-            parts.append("The article does not say. It does not mention " + ", ".join(f"“{w}”" for w in premises) + ".")
-            parts.append("What it does report:")
-            parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
-            supporting = []
-        elif supporting:
+        chosen: list[Candidate] = []
+        if supporting and not premises:
             chosen = self._choose(supporting, 3)
             if _YES_NO.search(question):
                 parts.append("The article does not answer this with a simple yes or no. Here is what it reports:")
-            parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
         else:
-            chosen = []
-            closest = candidates[0] if candidates else None
             if fallback:
                 parts.append(
                     "The article does not answer this for any one person. What it reports about who was studied "
                     "and the risks is in the notes below."
                 )
             else:
-                parts.append("The article does not say.")
-            if closest and (closest.cosine >= 0.3 or closest.coverage >= 0.3):
+                mention = " It does not mention " + ", ".join(f"“{w}”" for w in premises) + "." if premises else ""
+                parts.append("The article does not say." + mention)
+            closest = candidates[0] if candidates else None
+            if supporting:  # a premise the article never states ("so it cures MS?"): what it does report
+                chosen = self._choose(supporting, 2)
+                parts.append("What it does report:")
+            elif closest and (closest.cosine >= 0.3 or closest.coverage >= 0.3):
                 chosen = [closest]
                 parts.append("The closest thing it does report:")
-                parts.append(f"{closest.sentence} {cites.cite(closest.passage, closest.sentence, closest.score)}")
+            supporting = []
+        parts.extend(f"{c.sentence} {cites.cite(c.passage, c.sentence, c.score)}" for c in chosen)
         caveats = self.caveats_for(chosen, cites, question, always=fallback)
         return Composition("\n\n".join(parts), bool(supporting), tuple(cites.items), caveats)
 

@@ -15,6 +15,9 @@ from bot.index import KnowledgeIndex, Vector
 from bot.text import Vocabulary, content_terms
 
 RRF_K = 60
+# BM25 counts double in the fusion: on this short, name- and number-dense article MiniLM's dense ranking is the
+# weaker signal (it ranks the "24 volunteers" paragraph last for "how many ppl were in the trial").
+WEIGHTS = {"dense": 1.0, "bm25": 2.0}
 # A follow-up leans on what came before: a pronoun or an elliptical opener, and few words of its own.
 _FOLLOW_UP = re.compile(
     r"^\s*(and|also|what about|how about|but|so)\b|\b(they|them|their|theirs|it|its|this|that|those|these|he|she|"
@@ -83,9 +86,9 @@ class HybridRetriever:
             key=lambda x: -x[1],
         )[: max(k * 4, 20)]
         fused: dict[str, float] = {}
-        for ranking in (dense, lexical):
+        for weight, ranking in ((WEIGHTS["dense"], dense), (WEIGHTS["bm25"], lexical)):
             for rank, (pid, _) in enumerate(ranking):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[pid] = fused.get(pid, 0.0) + weight / (RRF_K + rank + 1)
         dense_of = dict(dense)
         bm25_of = dict(lexical)
         best = sorted(fused, key=lambda pid: (-fused[pid], -dense_of.get(pid, 0.0)))[:k]

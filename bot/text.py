@@ -10,7 +10,7 @@ from functools import lru_cache
 _TOKEN = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+|[a-z0-9]+(?:\.[0-9]+)?|%")
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
+    """a about above after again against all am an and any are as at be because been being below between
     both but by can could did do does doing down during each few for from further had has have having he her here
     hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
     off on once only or other our ours out over own same she should so some such than that the their theirs them
@@ -20,7 +20,7 @@ STOPWORDS = frozenset(
     thats whats hows wheres whos theyre isnt wasnt arent didnt doesnt cant wont us let lets ok okay hi
     happen happened happens happend mean means anyone someone anybody right true correct actually exactly
     scared worried afraid anxious nervous frightened terrified thing things stuff honestly wondering curious
-    guys folks hey hello please pls thanks thank""".split()
+    guys folks hey hello please pls thanks thank stand stands short abbreviation acronym meaning""".split()
 )
 
 # Plain-language and shorthand words patients use, mapped to the article's own vocabulary.
@@ -30,9 +30,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "person": ("participants", "volunteers", "patients"),
     "persons": ("participants", "volunteers", "patients"),
     "subjects": ("participants", "volunteers"),
+    "patients": ("participants", "volunteers", "people"),
     "enrolled": ("volunteers", "participants"),
-    "trial": ("study", "trial"),
-    "study": ("study", "trial"),
+    "trial": ("study",),
+    "study": ("trial",),
     "old": ("aged", "age"),
     "ages": ("aged", "age"),
     "age": ("aged",),
@@ -64,8 +65,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "successful": ("remission", "69"),
     "walk": ("mobility",),
     "walking": ("mobility",),
-    "ms": ("multiple", "sclerosis", "ms"),
     "rrms": ("relapsing", "remitting", "rrms"),
+    "relapsing": ("rrms",),
+    "remitting": ("rrms",),
     "lead": ("principal", "investigator"),
     "leader": ("principal", "investigator"),
     "researcher": ("investigator",),
@@ -74,6 +76,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "published": ("published", "neurology"),
     "yrs": ("years",),
     "yr": ("years",),
+    "better": ("improvements", "remission", "effective"),
+    "improved": ("improvements",),
+    "before": ("previously",),
+    "earlier": ("previously",),
+    "researchers": ("investigators",),
     "percent": ("%",),
     "rate": ("%", "majority"),
     "rates": ("%", "majority"),
@@ -81,7 +88,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "how": (),
 }
 
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly")
+_SUFFIXES = ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ied", "ed", "es", "s", "ly")
 
 
 # Phrases patients use for things the article words differently; applied to queries before tokenising.
@@ -94,19 +101,17 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         " volunteers examined ",
     ),
-    (re.compile(r"\bside[-\s]?effects?\b", re.IGNORECASE), " adverse events "),
+    (re.compile(r"\bside[-\s]?ef+e?cts?\b", re.IGNORECASE), " adverse events "),
+    (re.compile(r"\bname\s+of\s+the\s+(trial|study)\b", re.IGNORECASE), " halt trial "),
     (
         re.compile(
             r"\bhow\s+(does|do|did|is|was)\s+(the\s+|this\s+|it\s+)?(transplant|treatment|procedure|therapy|"
-            r"hdit\S*|hct|it)?\s*(work|done|performed|given)\b",
+            r"hdit\S*|hct|it)?\s*(work|done|performed|given)\b|\bprocedure\b|\bprocess\b|\bsteps\b",
             re.IGNORECASE,
         ),
         " stem cells collected chemotherapy transplanted rebuild immune system ",
     ),
-    (
-        re.compile(r"\bstand\s+for\b|\bacronym\b", re.IGNORECASE),
-        " high-dose immunosuppressive autologous hematopoietic ",
-    ),
+    (re.compile(r"\b(type|kind|form)\s+of\s+ms\b", re.IGNORECASE), " type rrms "),
 )
 
 
@@ -118,7 +123,8 @@ def rephrase(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lower-case word and number tokens ("2.5" stays whole; "69%" gives "69" and "%")."""
-    return [t.replace(",", "") for t in _TOKEN.findall(text.lower().replace("\u2019", "'").replace("'", ""))]
+    text = re.sub(r"'s\b", "", text.lower().replace("\u2019", "'")).replace("'", "")
+    return [t.replace(",", "") for t in _TOKEN.findall(text)]
 
 
 @lru_cache(maxsize=8192)
@@ -162,6 +168,5 @@ class Vocabulary:
         out: list[str] = []
         for raw in content_terms(rephrase(text)):
             word = self.correct(raw)
-            out.append(stem(word))
-            out.extend(stem(s) for s in SYNONYMS.get(word, ()))
+            out.extend(dict.fromkeys([stem(word), *(stem(s) for s in SYNONYMS.get(word, ()))]))
         return out

@@ -103,7 +103,7 @@ def test_missing_premise_is_named_and_not_answered(bot: ChatBot) -> None:
     reply = bot.ask("So it cures MS, right?")
     assert reply.category is Category.NOT_IN_ARTICLE
     assert reply.answer.startswith("The article does not say. It does not mention “cures”.")
-    assert "What it does report:" in reply.answer and reply.citations
+    assert "does report:" in reply.answer and reply.citations
 
 
 def test_deaths_answer_says_not_due_to_treatment(bot: ChatBot) -> None:
