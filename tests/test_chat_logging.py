@@ -41,7 +41,7 @@ def test_turns_are_logged_redacted_and_flags_are_queued(bot: ChatBot) -> None:
 
     queued = {item.turn_id: item for item in bot.store.list_items() if item.turn_id in {t.id for t in turns}}
     assert set(queued) == {advice.turn_id, gap.turn_id, urgent.turn_id}, "ordinary answers are not queued"
-    assert queued[urgent.turn_id].priority == "urgent"
+    assert urgent.turn_id is not None and queued[urgent.turn_id].priority == "urgent"
     first = bot.store.list_items()[0]
     assert first.priority == "urgent", "urgent items come first"
 
