@@ -133,6 +133,7 @@ _NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b(?:" + "|".join(_NUMBER_WORDS) +
 
 
 _COUNTED = re.compile(r"(\b\d[\d,]*|\b(?:" + "|".join(_NUMBER_WORDS) + r"))\s+([a-z]+)", _I)
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:of\s+(?:the|those|these)\s+)?([a-z]+)", _I)
 _UNITS = frozenset({"year", "years", "month", "months", "week", "weeks", "day", "days", "%"})
 
 
@@ -151,7 +152,7 @@ def _counts(sentence: str, counted: set[str]) -> bool:
     words = tokens(sentence)
     return any(
         (w[0].isdigit() or w in _NUMBER_WORDS)
-        and words[i + 1 : i + 2] != []
+        and i + 1 < len(words)
         and words[i + 1] not in _UNITS
         and any(stem(t) in counted for t in words[i + 1 : i + 3])
         for i, w in enumerate(words)
@@ -306,26 +307,14 @@ class Composer:
     def _counted(self, question: str, kind: FactKind | None) -> set[str] | None:
         """What the question counts, as stems (with synonyms), so the answer's number must count the same thing:
         "how many X", or "500 X" when the article never states that number (a premise to correct)."""
-        match = (
-            re.search(r"\bhow\s+many\s+(?:of\s+(?:the|those|these)\s+)?([a-z]+)", question, _I)
-            if kind and kind.name == "number"
-            else None
-        )
-        if match is None:
-            match = next(
-                (m for m in _COUNTED.finditer(question) if not numbers_in(m.group(1)) <= self.numbers),
-                None,
-            )
-            if match is None:
-                return None
-            match = re.match(r"(\S+)\s+([a-z]+)", match.group(0), _I)
-            assert match is not None
-            word_group = 2
-        else:
-            word_group = 1
-        if match.group(word_group).lower() in STOPWORDS:
+        how_many = _HOW_MANY.search(question) if kind is not None and kind.name == "number" else None
+        noun = how_many.group(1) if how_many else None
+        if noun is None:
+            unstated = (m for m in _COUNTED.finditer(question) if not numbers_in(m.group(1)) <= self.numbers)
+            noun = next((m.group(2) for m in unstated), None)
+        if noun is None or noun.lower() in STOPWORDS:
             return None
-        word = self.vocabulary.correct(match.group(word_group).lower())
+        word = self.vocabulary.correct(noun.lower())
         return {stem(word)} | {stem(s) for s in SYNONYMS.get(word, ())}
 
     def _acronym(self, question: str) -> tuple[Passage, int] | None:
