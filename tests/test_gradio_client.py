@@ -1,0 +1,77 @@
+"""The patient chat through gradio_client, against the real app on a loopback port (as the README shows)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import pytest
+from gradio_client import Client
+
+import ui
+from bot.chat import ChatBot
+from bot.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(bot: ChatBot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Store]]:
+    store = Store(tmp_path_factory.mktemp("client") / "ui.sqlite3")
+    app_bot = copy.copy(bot)
+    app_bot.store = store
+    app = ui.build_app(app_bot, store, bot.settings.model_copy(update={"staff_user": None}))
+    server = ui.start_server(app)
+    try:
+        yield server.url, store
+    finally:
+        app.state.chat.close()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(served: tuple[str, Store]) -> Client:
+    return Client(served[0], verbose=False, download_files=False)
+
+
+def test_chat_returns_the_cited_answer_with_caveats(client: Client, served: tuple[str, Store]) -> None:
+    text = client.predict(message="What risks did the article report?", api_name="/chat")
+    assert isinstance(text, str)
+    assert "infections" in text and "[1]" in text
+    assert "> ⚠️" in text and "not medical advice" in text
+    assert "\nSources:\n[1] Immunosuppressive Therapy" in text and "(halt-ms-news#p8)" in text
+    last = served[1].turns()[-1]
+    assert last.source == "api" and last.question == "What risks did the article report?"
+
+
+def test_chat_follow_up_with_history(client: Client) -> None:
+    first = client.predict(message="How many volunteers took part in the study?", api_name="/chat")
+    history = [
+        {"role": "user", "content": "How many volunteers took part in the study?"},
+        {"role": "assistant", "content": first.split("\n\n> ")[0]},
+    ]
+    text = client.predict(message="How old were they?", history=history, api_name="/chat")
+    assert "26" in text and "52" in text
+
+
+def test_emergency_and_limits_are_plain_answers_not_errors(client: Client) -> None:
+    urgent = client.predict(message="I can't breathe and my chest hurts", api_name="/chat")
+    assert "911" in urgent and "emergency" in urgent.lower()
+    too_long = client.predict(message="word " * 1000, api_name="/chat")
+    assert "5,000 characters" in too_long and "limit is 2,000" in too_long
+
+
+def test_only_the_chat_endpoint_is_public(client: Client, served: tuple[str, Store]) -> None:
+    api = client.view_api(print_info=False, return_format="dict")
+    assert isinstance(api, dict)
+    assert list(api["named_endpoints"]) == ["/chat"] and not api["unnamed_endpoints"]
+    params = [p["parameter_name"] for p in api["named_endpoints"]["/chat"]["parameters"]]
+    assert params == ["message", "history"]
+    for index in range(3):  # the page's private events (feedback, clear...) are not callable from the client
+        with pytest.raises(ValueError, match="Invalid function index"):
+            client.predict([], fn_index=index)
+
+
+def test_staff_console_is_off_without_credentials(served: tuple[str, Store]) -> None:
+    with pytest.raises(ValueError, match="Could not fetch config"):
+        Client(served[0] + "/staff/", verbose=False)

@@ -1,0 +1,494 @@
+"""The web app's handlers and its HTTP surface: limits, faults, feedback, the staff login wall, the console.
+
+Handlers are called directly with the real session bot; the HTTP checks hit the real app served on a loopback
+port with plain httpx. Each test gets its own SQLite store, so what staff would see is checked exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import itertools
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+import ui
+from bot.chat import ChatBot
+from bot.reply import Category, Citation, Reply
+from bot.settings import Settings
+from bot.staff_auth import (
+    DISABLED_MESSAGE,
+    CredentialsError,
+    LoginGuard,
+    StaffCredentials,
+    hash_password,
+    verify_password,
+)
+from bot.store import Store
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.slow
+
+STAFF_USER = "nurse.jones"
+STAFF_PASSWORD = "correct horse battery staple"
+SECRET_QUESTION = "What does the SECRETMARKER study cost my family?"
+RISKS = "What risks did the article report?"
+
+
+def staff_settings(bot: ChatBot, **extra: Any) -> Settings:
+    update: dict[str, Any] = {
+        "staff_user": STAFF_USER,
+        "staff_password_hash": hash_password(STAFF_PASSWORD, iterations=2_000),
+        "staff_password": None,
+        **extra,
+    }
+    return bot.settings.model_copy(update=update)
+
+
+def with_store(bot: ChatBot, store: Store) -> ChatBot:
+    """The session bot (same model and index) logging to its own store."""
+    clone = copy.copy(bot)
+    clone.store = store
+    return clone
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "ui.sqlite3")
+
+
+@pytest.fixture
+def chat(bot: ChatBot, store: Store) -> Iterator[ui.PatientChat]:
+    patient = ui.PatientChat(with_store(bot, store), bot.settings, store)
+    yield patient
+    patient.close()
+
+
+def request(session: str = "sess-1", username: str | None = None) -> gr.Request:
+    return gr.Request(username=username, session_hash=session)
+
+
+# ------------------------------------------------------------------------------------------- patient handlers
+
+
+def test_api_text_has_markers_caveats_and_sources_and_is_logged(chat: ui.PatientChat, store: Store) -> None:
+    text = chat.respond(RISKS, None, request())
+    assert re.search(r"infections", text, re.I)
+    assert "[1]" in text and "> ⚠️" in text and "\nSources:\n[1] " in text
+    (turn,) = store.turns()
+    assert turn.question == RISKS and turn.source == "api" and turn.category == "answered"
+
+
+def test_stream_shows_question_first_then_cited_answer_with_caveat_callout(chat: ui.PatientChat) -> None:
+    frames = list(chat.stream(RISKS, [], request()))
+    first_messages, *_ = frames[0]
+    assert first_messages[-1] == {"role": "assistant", "content": ui.THINKING}
+    assert len(frames) >= 4, "the answer should arrive in several steps"
+    messages, sources, entries, box = frames[-1]
+    answer = messages[-1]["content"]
+    assert box == "" and entries[-1]["turn_id"] is not None
+    assert '<a href="#src-0-1" class="cite"' in answer
+    assert answer.index('class="caveats"') > answer.index("[1]</a>"), "caveats come after the answer"
+    assert 'id="src-0-1"' in sources and "<mark>" in sources and "paragraph" in sources.lower()
+    partial = [f[0][-1]["content"] for f in frames[1:-1]]
+    assert all(len(a) <= len(b) for a, b in itertools.pairwise(partial))
+
+
+def test_emergency_is_shown_whole_as_an_alert(chat: ui.PatientChat, store: Store) -> None:
+    frames = list(chat.stream("My husband suddenly can't move his left side and his face is drooping", [], request()))
+    assert len(frames) == 2, "an emergency reply is not streamed word by word"
+    answer = frames[-1][0][-1]["content"]
+    assert 'role="alert"' in answer and "911" in answer and "<strong>" in answer
+    assert [i.category for i in store.list_items()] == ["emergency"]
+
+
+def test_rate_limit_per_session_with_a_friendly_message(bot: ChatBot, store: Store) -> None:
+    settings = bot.settings.model_copy(update={"rate_limit_per_minute": 2})
+    chat = ui.PatientChat(with_store(bot, store), settings, store)
+    try:
+        answers = [chat.respond("How many volunteers took part?", None, request("busy")) for _ in range(3)]
+        other = chat.respond("How many volunteers took part?", None, request("calm"))
+    finally:
+        chat.close()
+    assert all("24 volunteers aged 26 to 52" in a for a in answers[:2])
+    assert "limit is 2 a minute" in answers[2] and "try again" in answers[2]
+    assert "24 volunteers aged 26 to 52" in other, "another session is not slowed down"
+    assert len(store.turns()) == 3
+
+
+def test_too_long_and_bad_messages_get_a_clear_reason_and_are_not_logged(chat: ui.PatientChat, store: Store) -> None:
+    limit = chat.settings.max_message_chars
+    long_text = chat.respond("a" * (limit + 1), None, request())
+    assert f"{limit + 1:,} characters" in long_text and f"limit is {limit:,}" in long_text
+    assert "Please type a question" in chat.respond("   ", None, request())
+    assert "control characters" in chat.respond("hello\x07", None, request())
+    assert store.turns() == []
+    frames = list(chat.stream("b" * (limit + 5), [], request()))
+    assert "limit is" in frames[-1][0][-1]["content"] and 'class="notice"' in frames[-1][0][-1]["content"]
+
+
+def test_a_failure_inside_the_bot_is_an_apology_and_a_full_log_line(
+    bot: ChatBot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = Store(tmp_path / "broken.sqlite3")
+    (tmp_path / "broken.sqlite3").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"broken.sqlite3{suffix}").unlink(missing_ok=True)
+    chat = ui.PatientChat(with_store(bot, broken), bot.settings, broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot.ui"):
+            text = chat.respond(RISKS, None, request())
+    finally:
+        chat.close()
+    assert text == ui.APOLOGY_ERROR
+    assert "Traceback" not in text and "sqlite" not in text.lower()
+    (record,) = [r for r in caplog.records if r.name == "bot.ui"]
+    assert record.exc_info is not None and "bot.ask failed" in record.getMessage()
+
+
+def test_a_slow_answer_times_out_with_an_apology(bot: ChatBot, caplog: pytest.LogCaptureFixture) -> None:
+    settings = bot.settings.model_copy(update={"request_timeout_s": 0.001})
+    chat = ui.PatientChat(with_store(bot, Store(Path(bot.settings.data_dir) / "timeout.sqlite3")), settings)
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot.ui"):
+            text = chat.respond(RISKS, None, request())
+    finally:
+        chat.close()
+    assert text == ui.APOLOGY_TIMEOUT
+    assert any("timed out" in r.getMessage() for r in caplog.records)
+
+
+def test_feedback_is_stored_with_the_turn_and_negative_feedback_is_queued(chat: ui.PatientChat, store: Store) -> None:
+    *_, (messages, _, entries, _) = chat.stream("How many people took part in the study?", [], request())
+    turn_id = entries[0]["turn_id"]
+    assert messages[1]["role"] == "assistant"
+
+    hidden = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": True}))
+    assert hidden[0]["visible"] is False
+    panel, prompt, target, _ = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": False}))
+    assert panel["visible"] is True and "recorded" in prompt and target == {"turn_id": turn_id, "kind": "down"}
+    chat.send_report(target, "It did not say how old they were")
+    panel, prompt, target, _ = chat.on_like(
+        entries, gr.LikeData(None, {"index": 1, "value": "", "liked": "Report a problem"})
+    )
+    assert panel["visible"] is True and target["kind"] == "report"
+    chat.send_report(target, "The second paragraph is confusing")
+
+    ratings = [(f.rating, f.comment) for f in store.feedback(turn_id)]
+    assert ratings == [
+        ("up", None),
+        ("down", None),
+        ("report", "It did not say how old they were"),
+        ("report", "The second paragraph is confusing"),
+    ]
+    (item,) = store.list_items()
+    assert item.category == "negative_feedback" and item.turn_id == turn_id
+    assert any("second paragraph" in n.text for n in item.notes)
+
+
+def test_feedback_on_a_notice_is_not_stored(chat: ui.PatientChat, store: Store) -> None:
+    *_, (_, _, entries, _) = chat.stream("x" * 5000, [], request())
+    out = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": False}))
+    assert out[0]["visible"] is False and store.turns() == []
+
+
+def test_clear_resets_the_conversation(chat: ui.PatientChat) -> None:
+    messages, sources, entries, box, panel, target, comment = chat.clear()
+    assert messages == [] and entries == [] and sources == ui.EMPTY_SOURCES and panel["visible"] is False
+    assert box == "" and target is None and comment == ""
+
+
+def test_follow_up_uses_the_conversation(chat: ui.PatientChat) -> None:
+    *_, (_, _, entries, _) = chat.stream("How many volunteers took part in the study?", [], request("f"))
+    *_, (messages, sources, entries, _) = chat.stream("How old were they?", entries, request("f"))
+    assert "26" in messages[-1]["content"] and "52" in messages[-1]["content"]
+    assert 'id="src-1-1"' in sources and "<details" in sources, "earlier sources stay reachable"
+
+
+# ------------------------------------------------------------------------------------------- rendering
+
+
+def test_everything_shown_is_escaped() -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    citation = Citation(1, "p", quote=evil, anchor="doc#p2", title=evil, score=1.0, passage_text=f"Intro. {evil}")
+    reply = Reply(f"{evil} [1] [7]", Category.ANSWERED, (citation,), (f"{evil} [1]",))
+    shown = ui.render_reply(reply, 0) + ui.render_source_group(reply.citations, 0, evil)
+    assert "<img" not in shown and "&lt;img" in shown
+    assert '<a href="#src-0-1"' in shown and "[7]" in shown and "#src-0-7" not in shown
+    assert "<mark>&lt;img src=x onerror=alert(1)&gt;</mark>" in shown
+    user = ui.chat_messages([{"question": evil, "display": "ok"}])[0]["content"]
+    assert "<img" not in user
+
+
+def test_highlight_marks_each_quoted_sentence() -> None:
+    passage = "One. Two is here. Three follows. Four."
+    marked = ui.highlight(passage, "Two is here. Four.")
+    assert marked == "One. <mark>Two is here.</mark> Three follows. <mark>Four.</mark>"
+
+
+# ------------------------------------------------------------------------------------------- staff auth
+
+
+def test_password_hash_round_trip_and_format() -> None:
+    encoded = hash_password("s3cret-passphrase", iterations=1_000, salt="abc")
+    assert encoded.startswith("pbkdf2_sha256$1000$abc$") and len(encoded.split("$")[3]) == 64
+    assert verify_password("s3cret-passphrase", encoded)
+    assert not verify_password("s3cret-passphrasE", encoded)
+    with pytest.raises(CredentialsError, match="pbkdf2_sha256"):
+        verify_password("x", "md5$1$2$3")
+
+
+def test_credentials_come_only_from_settings(bot: ChatBot) -> None:
+    assert StaffCredentials.from_settings(bot.settings.model_copy(update=_no_staff())) is None
+    plain = StaffCredentials.from_settings(
+        bot.settings.model_copy(update={**_no_staff(), "staff_user": "a", "staff_password": SecretStr("pw-from-env")})
+    )
+    assert plain is not None and plain.verify("a", "pw-from-env") and not plain.verify("a", "pw")
+    assert "pw-from-env" not in repr(plain)
+    hashed = StaffCredentials.from_settings(staff_settings(bot))
+    assert hashed is not None and hashed.verify(STAFF_USER, STAFF_PASSWORD)
+    assert not hashed.verify("someone", STAFF_PASSWORD) and not hashed.verify(STAFF_USER, "")
+    with pytest.raises(CredentialsError, match="BOT_STAFF_USER"):
+        StaffCredentials.from_settings(bot.settings.model_copy(update={**_no_staff(), "staff_password_hash": "x"}))
+    with pytest.raises(CredentialsError, match="BOT_STAFF_PASSWORD_HASH"):
+        StaffCredentials.from_settings(bot.settings.model_copy(update={**_no_staff(), "staff_user": "a"}))
+
+
+def _no_staff() -> dict[str, Any]:
+    return {"staff_user": None, "staff_password": None, "staff_password_hash": None}
+
+
+def test_login_guard_locks_out_and_backs_off() -> None:
+    now = [0.0]
+    guard = LoginGuard(max_failures=3, base_lock_s=10, max_lock_s=25, clock=lambda: now[0])
+    assert [guard.failure("ip") for _ in range(3)] == [0.0, 0.0, 10.0]
+    assert guard.retry_after("ip") == 10.0 and guard.retry_after("other") == 0.0
+    now[0] = 11.0
+    assert guard.retry_after("ip") == 0.0
+    assert guard.failure("ip") == 20.0 and guard.failure("ip") == 25.0
+    guard.success("ip")
+    assert guard.retry_after("ip") == 0.0 and guard.failure("ip") == 0.0
+
+
+def test_hash_password_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert ui.main(["hash-password", "1000"]) == 0
+    encoded = capsys.readouterr().out.strip()
+    assert verify_password("a long enough password", encoded)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert ui.main(["hash-password"]) == 1
+
+
+# ------------------------------------------------------------------------------------------- staff console handlers
+
+
+@pytest.fixture
+def seeded(bot: ChatBot, store: Store) -> dict[str, int]:
+    b = with_store(bot, store)
+    ids = {
+        "advice": b.ask("Should I get this treatment?", session_id="s1", source="ui").turn_id,
+        "cost": b.ask(SECRET_QUESTION, session_id="s1", source="ui").turn_id,
+        "emergency": b.ask("I can't breathe and my chest hurts", session_id="s2", source="ui").turn_id,
+    }
+    return {k: int(v or 0) for k, v in ids.items()}
+
+
+def test_console_queue_detail_assign_resolve_export(bot: ChatBot, store: Store, seeded: dict[str, int]) -> None:
+    console = ui.StaffConsole(store, staff_settings(bot), bot)
+    staff = request("staff", STAFF_USER)
+    with pytest.raises(gr.Error):
+        console.queue_table("open", "all", request("anon"))
+    table, summary = console.queue_table("open", "all", staff)
+    assert table["Priority"].iloc[0] == "URGENT" and "1 urgent" in summary
+    assert set(table["Category"]) == {"emergency", "medical advice", "not in article"}
+    only, _ = console.queue_table("open", "not_in_article", staff)
+    assert list(only["Question"]) == [SECRET_QUESTION]
+
+    item_id = int(only["ID"][0])
+    detail, assignee = console.detail(item_id, staff)
+    assert assignee == STAFF_USER and "Conversation (2 turns)" in detail and "Should I get this treatment?" in detail
+    assert detail.count('class="turn flagged"') == 1
+    assert "assigned to" in console.assign(item_id, "Dr. Lee", staff)
+    message, note = console.resolve(item_id, "Added to the FAQ", staff)
+    assert "resolved" in message and note == ""
+    item = store.get_item(item_id)
+    assert item.status == "resolved" and item.assignee == "Dr. Lee"
+    assert any("Added to the FAQ" in n.text and STAFF_USER in n.text for n in item.notes)
+    with pytest.raises(gr.Error, match="resolution note"):
+        console.resolve(item_id, "  ", staff)
+    remaining, _ = console.queue_table("open", "all", staff)
+    assert item_id not in set(remaining["ID"])
+
+    path = console.export_csv(staff)
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert {r["category"] for r in rows} == {"emergency", "medical_advice", "not_in_article"}
+
+
+def test_console_charts(bot: ChatBot, store: Store, seeded: dict[str, int]) -> None:
+    store.add_feedback(seeded["advice"], "up")
+    store.add_feedback(seeded["cost"], "down")
+    console = ui.StaffConsole(store, staff_settings(bot), bot)
+    per_day, unanswered, feedback = console.charts(request("staff", STAFF_USER))
+    assert per_day["messages"].sum() == 3 and len(set(per_day["day"])) >= 14
+    assert "SECRETMARKER" in unanswered and '<div class="bar"' in unanswered
+    assert feedback.groupby("rating")["count"].sum().to_dict() == {"helpful": 1, "not helpful or reported": 1}
+
+
+def test_evaluate_tab_runs_the_evaluation_without_logging(bot: ChatBot, store: Store, tmp_path: Path) -> None:
+    lines = (DATA / "qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    console = ui.StaffConsole(store, staff_settings(bot), with_store(bot, store))
+    shown, files = console.evaluate(str(qa), request("staff", STAFF_USER), progress=gr.Progress())
+    assert "questions passed" in shown and "<iframe" in shown and "sandbox" in shown
+    assert files is not None and [Path(f).name for f in files] == ["report.json", "report.html"]
+    assert json.loads(Path(files[0]).read_text(encoding="utf-8"))["aggregate"]["n"] == 3
+    assert store.turns() == [], "evaluation questions are not logged"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n', encoding="utf-8")
+    shown, files = console.evaluate(str(bad), request("staff", STAFF_USER), progress=gr.Progress())
+    assert files is None and "cannot be used" in shown
+
+
+# ------------------------------------------------------------------------------------------- the running app
+
+
+@pytest.fixture(scope="module")
+def served(bot: ChatBot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    store = Store(tmp_path_factory.mktemp("served") / "ui.sqlite3")
+    app_bot = with_store(bot, store)
+    app_bot.ask(SECRET_QUESTION, session_id="seed", source="ui")
+    app = ui.build_app(app_bot, store, staff_settings(bot))
+    server = ui.start_server(app)
+    try:
+        yield {"url": server.url, "app": app, "store": store}
+    finally:
+        app.state.chat.close()
+        server.stop()
+
+
+def staff_routes(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) the mounted staff Gradio app serves, including its included routers."""
+    from starlette.routing import Mount
+
+    mounted: Any = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == ui.STAFF_PATH)
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            if hasattr(route, "original_router"):
+                sub = route.original_router
+                walk(sub.routes, prefix + (sub.prefix or ""))
+                continue
+            path = getattr(route, "path", None)
+            if path is None:
+                continue
+            full = path if prefix and path.startswith(prefix) else prefix + path
+            for method in sorted(getattr(route, "methods", None) or {"GET"}):
+                if method != "HEAD":
+                    found.append((method, ui.STAFF_PATH + full))
+
+    walk(list(mounted.routes), "")
+    return found
+
+
+def test_every_staff_route_refuses_an_anonymous_caller(served: dict[str, Any]) -> None:
+    routes = staff_routes(served["app"])
+    assert len(routes) > 60 and ("POST", "/staff/gradio_api/queue/join") in routes
+    public = []
+    with httpx.Client(base_url=served["url"], timeout=10, follow_redirects=False) as client:
+        for method, path in routes:
+            url = re.sub(r"\{[^}]+\}", "x", path)
+            resp = client.request(method, url, json={} if method == "POST" else None)
+            assert "SECRETMARKER" not in resp.text, f"{method} {path} leaked staff data"
+            rest = path[len(ui.STAFF_PATH) :]
+            if rest.rstrip("/") in ui.STAFF_PUBLIC_EXACT or rest.startswith(ui.STAFF_PUBLIC_PREFIXES):
+                public.append(path)
+                continue
+            assert resp.status_code == 401, f"{method} {path} answered {resp.status_code} to an anonymous caller"
+        login = client.get("/staff/")
+        assert login.status_code == 200 and '"auth_required":true' in login.text.replace(" ", "")
+        assert client.get("/staff/config").status_code == 401
+        assert client.get("/staff").status_code == 307
+    assert all(not p.startswith("/staff/gradio_api/") or p.endswith("theme.css") for p in public), public
+
+
+def test_patient_page_has_only_the_chat_api(served: dict[str, Any]) -> None:
+    with httpx.Client(base_url=served["url"], timeout=10) as client:
+        info = client.get("/gradio_api/info").json()
+        config = client.get("/config").text
+        page = client.get("/").text
+    assert list(info["named_endpoints"]) == ["/chat"] and info["unnamed_endpoints"] == {}
+    for word in ("triage", "export_csv", "Resolve", "SECRETMARKER", STAFF_USER):
+        assert word not in config and word not in page
+
+
+def _login(client: httpx.Client, password: str = STAFF_PASSWORD) -> httpx.Response:
+    return client.post("/staff/login", data={"username": STAFF_USER, "password": password})
+
+
+def _call(client: httpx.Client, api: str, data: list[Any]) -> Any:
+    event = client.post(f"/staff/gradio_api/call/{api}", json={"data": data}).json()["event_id"]
+    stream = client.get(f"/staff/gradio_api/call/{api}/{event}").text
+    (payload,) = [line[6:] for line in stream.splitlines() if line.startswith("data: ") and line[6:] != "null"][-1:]
+    return json.loads(payload)
+
+
+def test_staff_login_then_console_api_and_exports_stay_private(served: dict[str, Any]) -> None:
+    with httpx.Client(base_url=served["url"], timeout=30) as client:
+        assert _login(client, "wrong password").status_code == 400
+        assert client.get("/staff/config").status_code == 401
+        assert _login(client).status_code == 200
+        assert client.get("/staff/config").status_code == 200
+        api = client.get("/staff/gradio_api/info").json()["named_endpoints"]
+        assert {"/queue", "/item", "/export_csv"} <= set(api)
+        table, _ = _call(client, "queue", ["open", "all"])
+        assert any("SECRETMARKER" in str(row) for row in table["data"])
+        (update,) = _call(client, "export_csv", [])
+        export = update.get("value", update)
+        assert client.get(export["url"]).status_code == 200 and "SECRETMARKER" in client.get(export["url"]).text
+    with httpx.Client(timeout=10) as anonymous:
+        assert anonymous.get(export["url"]).status_code == 401
+        patient_copy = anonymous.get(f"{served['url']}/gradio_api/file={export['path']}")
+        assert patient_copy.status_code in (403, 404) and "SECRETMARKER" not in patient_copy.text
+
+
+def test_failed_logins_are_locked_out(bot: ChatBot, store: Store) -> None:
+    app = ui.build_app(with_store(bot, store), store, staff_settings(bot), login_guard=LoginGuard(max_failures=2))
+    client = TestClient(app)
+    wrong = {"username": STAFF_USER, "password": "nope"}
+    assert [client.post("/staff/login", data=wrong).status_code for _ in range(2)] == [400, 400]
+    locked = client.post("/staff/login", data={"username": STAFF_USER, "password": STAFF_PASSWORD})
+    assert locked.status_code == 429 and "Too many failed sign-in attempts" in locked.json()["detail"]
+    assert int(locked.headers["Retry-After"]) > 0
+    app.state.chat.close()
+
+
+@pytest.mark.parametrize("extra", [_no_staff(), {**_no_staff(), "staff_password_hash": "not-a-hash"}])
+def test_without_credentials_the_console_is_disabled_with_a_clear_message(
+    bot: ChatBot, store: Store, extra: dict[str, Any]
+) -> None:
+    settings = bot.settings.model_copy(update=extra)
+    app = ui.build_app(with_store(bot, store), store, settings)
+    client = TestClient(app)
+    page = client.get("/staff")
+    assert page.status_code == 503 and "Staff console disabled" in page.text
+    if not extra["staff_password_hash"]:
+        assert "BOT_STAFF_USER" in page.text and "BOT_STAFF_PASSWORD_HASH" in page.text
+        assert DISABLED_MESSAGE.split(":")[0] in page.text
+    for path in ("/staff/", "/staff/config", "/staff/gradio_api/info", "/staff/login"):
+        assert client.get(path).status_code == 503
+    assert client.post("/staff/gradio_api/queue/join", json={}).status_code == 503
+    assert client.post("/staff/login", data={"username": "admin", "password": "admin"}).status_code == 503
+    app.state.chat.close()
