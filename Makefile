@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install ingest run chat test lint eval bench browser clean
+.PHONY: install ingest run chat test lint eval bench load browser clean
 
 # torch first, pinned to the CPU build this machine carries; a plain `torch` would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -41,6 +41,9 @@ eval: install
 
 bench: install
 	$(BIN)/python -m bot bench
+
+load: install
+	$(BIN)/python scripts/load_test.py
 
 clean:
 	rm -rf $(VENV) data eval-report artifacts
