@@ -16,10 +16,11 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-import ui
 from bot.chat import ChatBot
 from bot.staff_auth import hash_password
 from bot.store import Store
+from bot.web.app import build_app
+from bot.web.server import start_server
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,8 +44,8 @@ def served(bot: ChatBot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     settings = bot.settings.model_copy(
         update={"staff_user": STAFF_USER, "staff_password_hash": hash_password(STAFF_PASSWORD, iterations=2_000)}
     )
-    app = ui.build_app(app_bot, store, settings)
-    server = ui.start_server(app)
+    app = build_app(app_bot, store, settings)
+    server = start_server(app)
     try:
         yield {"url": server.url, "store": store}
     finally:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 from gradio_client import Client
 
-import ui
 from bot.chat import ChatBot
 from bot.store import Store
+from bot.web.app import build_app
+from bot.web.server import start_server
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +21,8 @@ def served(bot: ChatBot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     store = Store(tmp_path_factory.mktemp("client") / "ui.sqlite3")
     app_bot = copy.copy(bot)
     app_bot.store = store
-    app = ui.build_app(app_bot, store, bot.settings.model_copy(update={"staff_user": None}))
-    server = ui.start_server(app)
+    app = build_app(app_bot, store, bot.settings.model_copy(update={"staff_user": None}))
+    server = start_server(app)
     try:
         yield server.url, store
     finally:

@@ -36,6 +36,12 @@ from bot.staff_auth import (
     verify_password,
 )
 from bot.store import Store
+from bot.web.app import build_app
+from bot.web.guard import STAFF_PUBLIC_EXACT, STAFF_PUBLIC_PREFIXES
+from bot.web.patient import APOLOGY_ERROR, APOLOGY_TIMEOUT, THINKING, PatientChat
+from bot.web.render import EMPTY_SOURCES, chat_messages, highlight, render_reply, render_source_group
+from bot.web.server import start_server
+from bot.web.staff import STAFF_PATH, StaffConsole
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.slow
@@ -69,8 +75,8 @@ def store(tmp_path: Path) -> Store:
 
 
 @pytest.fixture
-def chat(bot: ChatBot, store: Store) -> Iterator[ui.PatientChat]:
-    patient = ui.PatientChat(with_store(bot, store), bot.settings, store)
+def chat(bot: ChatBot, store: Store) -> Iterator[PatientChat]:
+    patient = PatientChat(with_store(bot, store), bot.settings, store)
     yield patient
     patient.close()
 
@@ -82,7 +88,7 @@ def request(session: str = "sess-1", username: str | None = None) -> gr.Request:
 # ------------------------------------------------------------------------------------------- patient handlers
 
 
-def test_api_text_has_markers_caveats_and_sources_and_is_logged(chat: ui.PatientChat, store: Store) -> None:
+def test_api_text_has_markers_caveats_and_sources_and_is_logged(chat: PatientChat, store: Store) -> None:
     text = chat.respond(RISKS, None, request())
     assert re.search(r"infections", text, re.I)
     assert "[1]" in text and "> ⚠️" in text and "\nSources:\n[1] " in text
@@ -90,10 +96,10 @@ def test_api_text_has_markers_caveats_and_sources_and_is_logged(chat: ui.Patient
     assert turn.question == RISKS and turn.source == "api" and turn.category == "answered"
 
 
-def test_stream_shows_question_first_then_cited_answer_with_caveat_callout(chat: ui.PatientChat) -> None:
+def test_stream_shows_question_first_then_cited_answer_with_caveat_callout(chat: PatientChat) -> None:
     frames = list(chat.stream(RISKS, [], request()))
     first_messages, *_ = frames[0]
-    assert first_messages[-1] == {"role": "assistant", "content": ui.THINKING}
+    assert first_messages[-1] == {"role": "assistant", "content": THINKING}
     assert len(frames) >= 4, "the answer should arrive in several steps"
     messages, sources, entries, box = frames[-1]
     answer = messages[-1]["content"]
@@ -105,7 +111,7 @@ def test_stream_shows_question_first_then_cited_answer_with_caveat_callout(chat:
     assert all(len(a) <= len(b) for a, b in itertools.pairwise(partial))
 
 
-def test_emergency_is_shown_whole_as_an_alert(chat: ui.PatientChat, store: Store) -> None:
+def test_emergency_is_shown_whole_as_an_alert(chat: PatientChat, store: Store) -> None:
     frames = list(chat.stream("My husband suddenly can't move his left side and his face is drooping", [], request()))
     assert len(frames) == 2, "an emergency reply is not streamed word by word"
     answer = frames[-1][0][-1]["content"]
@@ -115,7 +121,7 @@ def test_emergency_is_shown_whole_as_an_alert(chat: ui.PatientChat, store: Store
 
 def test_rate_limit_per_session_with_a_friendly_message(bot: ChatBot, store: Store) -> None:
     settings = bot.settings.model_copy(update={"rate_limit_per_minute": 2})
-    chat = ui.PatientChat(with_store(bot, store), settings, store)
+    chat = PatientChat(with_store(bot, store), settings, store)
     try:
         answers = [chat.respond("How many volunteers took part?", None, request("busy")) for _ in range(3)]
         other = chat.respond("How many volunteers took part?", None, request("calm"))
@@ -127,7 +133,7 @@ def test_rate_limit_per_session_with_a_friendly_message(bot: ChatBot, store: Sto
     assert len(store.turns()) == 3
 
 
-def test_too_long_and_bad_messages_get_a_clear_reason_and_are_not_logged(chat: ui.PatientChat, store: Store) -> None:
+def test_too_long_and_bad_messages_get_a_clear_reason_and_are_not_logged(chat: PatientChat, store: Store) -> None:
     limit = chat.settings.max_message_chars
     long_text = chat.respond("a" * (limit + 1), None, request())
     assert f"{limit + 1:,} characters" in long_text and f"limit is {limit:,}" in long_text
@@ -145,13 +151,13 @@ def test_a_failure_inside_the_bot_is_an_apology_and_a_full_log_line(
     (tmp_path / "broken.sqlite3").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"broken.sqlite3{suffix}").unlink(missing_ok=True)
-    chat = ui.PatientChat(with_store(bot, broken), bot.settings, broken)
+    chat = PatientChat(with_store(bot, broken), bot.settings, broken)
     try:
         with caplog.at_level(logging.ERROR, logger="bot.ui"):
             text = chat.respond(RISKS, None, request())
     finally:
         chat.close()
-    assert text == ui.APOLOGY_ERROR
+    assert text == APOLOGY_ERROR
     assert "Traceback" not in text and "sqlite" not in text.lower()
     (record,) = [r for r in caplog.records if r.name == "bot.ui"]
     assert record.exc_info is not None and "bot.ask failed" in record.getMessage()
@@ -159,17 +165,17 @@ def test_a_failure_inside_the_bot_is_an_apology_and_a_full_log_line(
 
 def test_a_slow_answer_times_out_with_an_apology(bot: ChatBot, caplog: pytest.LogCaptureFixture) -> None:
     settings = bot.settings.model_copy(update={"request_timeout_s": 0.001})
-    chat = ui.PatientChat(with_store(bot, Store(Path(bot.settings.data_dir) / "timeout.sqlite3")), settings)
+    chat = PatientChat(with_store(bot, Store(Path(bot.settings.data_dir) / "timeout.sqlite3")), settings)
     try:
         with caplog.at_level(logging.ERROR, logger="bot.ui"):
             text = chat.respond(RISKS, None, request())
     finally:
         chat.close()
-    assert text == ui.APOLOGY_TIMEOUT
+    assert text == APOLOGY_TIMEOUT
     assert any("timed out" in r.getMessage() for r in caplog.records)
 
 
-def test_feedback_is_stored_with_the_turn_and_negative_feedback_is_queued(chat: ui.PatientChat, store: Store) -> None:
+def test_feedback_is_stored_with_the_turn_and_negative_feedback_is_queued(chat: PatientChat, store: Store) -> None:
     *_, (messages, _, entries, _) = chat.stream("How many people took part in the study?", [], request())
     turn_id = entries[0]["turn_id"]
     assert messages[1]["role"] == "assistant"
@@ -197,19 +203,19 @@ def test_feedback_is_stored_with_the_turn_and_negative_feedback_is_queued(chat: 
     assert any("second paragraph" in n.text for n in item.notes)
 
 
-def test_feedback_on_a_notice_is_not_stored(chat: ui.PatientChat, store: Store) -> None:
+def test_feedback_on_a_notice_is_not_stored(chat: PatientChat, store: Store) -> None:
     *_, (_, _, entries, _) = chat.stream("x" * 5000, [], request())
     out = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": False}))
     assert out[0]["visible"] is False and store.turns() == []
 
 
-def test_clear_resets_the_conversation(chat: ui.PatientChat) -> None:
+def test_clear_resets_the_conversation(chat: PatientChat) -> None:
     messages, sources, entries, box, panel, target, comment = chat.clear()
-    assert messages == [] and entries == [] and sources == ui.EMPTY_SOURCES and panel["visible"] is False
+    assert messages == [] and entries == [] and sources == EMPTY_SOURCES and panel["visible"] is False
     assert box == "" and target is None and comment == ""
 
 
-def test_follow_up_uses_the_conversation(chat: ui.PatientChat) -> None:
+def test_follow_up_uses_the_conversation(chat: PatientChat) -> None:
     *_, (_, _, entries, _) = chat.stream("How many volunteers took part in the study?", [], request("f"))
     *_, (messages, sources, entries, _) = chat.stream("How old were they?", entries, request("f"))
     assert "26" in messages[-1]["content"] and "52" in messages[-1]["content"]
@@ -223,17 +229,17 @@ def test_everything_shown_is_escaped() -> None:
     evil = "<img src=x onerror=alert(1)>"
     citation = Citation(1, "p", quote=evil, anchor="doc#p2", title=evil, score=1.0, passage_text=f"Intro. {evil}")
     reply = Reply(f"{evil} [1] [7]", Category.ANSWERED, (citation,), (f"{evil} [1]",))
-    shown = ui.render_reply(reply, 0) + ui.render_source_group(reply.citations, 0, evil)
+    shown = render_reply(reply, 0) + render_source_group(reply.citations, 0, evil)
     assert "<img" not in shown and "&lt;img" in shown
     assert '<a href="#src-0-1"' in shown and "[7]" in shown and "#src-0-7" not in shown
     assert "<mark>&lt;img src=x onerror=alert(1)&gt;</mark>" in shown
-    user = ui.chat_messages([{"question": evil, "display": "ok"}])[0]["content"]
+    user = chat_messages([{"question": evil, "display": "ok"}])[0]["content"]
     assert "<img" not in user
 
 
 def test_highlight_marks_each_quoted_sentence() -> None:
     passage = "One. Two is here. Three follows. Four."
-    marked = ui.highlight(passage, "Two is here. Four.")
+    marked = highlight(passage, "Two is here. Four.")
     assert marked == "One. <mark>Two is here.</mark> Three follows. <mark>Four.</mark>"
 
 
@@ -305,7 +311,7 @@ def seeded(bot: ChatBot, store: Store) -> dict[str, int]:
 
 
 def test_console_queue_detail_assign_resolve_export(bot: ChatBot, store: Store, seeded: dict[str, int]) -> None:
-    console = ui.StaffConsole(store, staff_settings(bot), bot)
+    console = StaffConsole(store, staff_settings(bot), bot)
     staff = request("staff", STAFF_USER)
     with pytest.raises(gr.Error):
         console.queue_table("open", "all", request("anon"))
@@ -338,7 +344,7 @@ def test_console_queue_detail_assign_resolve_export(bot: ChatBot, store: Store, 
 def test_console_charts(bot: ChatBot, store: Store, seeded: dict[str, int]) -> None:
     store.add_feedback(seeded["advice"], "up")
     store.add_feedback(seeded["cost"], "down")
-    console = ui.StaffConsole(store, staff_settings(bot), bot)
+    console = StaffConsole(store, staff_settings(bot), bot)
     per_day, unanswered, feedback = console.charts(request("staff", STAFF_USER))
     assert per_day["messages"].sum() == 3 and len(set(per_day["day"])) >= 14
     assert "SECRETMARKER" in unanswered and '<div class="bar"' in unanswered
@@ -349,7 +355,7 @@ def test_evaluate_tab_runs_the_evaluation_without_logging(bot: ChatBot, store: S
     lines = (DATA / "qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
     qa = tmp_path / "qa.jsonl"
     qa.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    console = ui.StaffConsole(store, staff_settings(bot), with_store(bot, store))
+    console = StaffConsole(store, staff_settings(bot), with_store(bot, store))
     shown, files = console.evaluate(str(qa), request("staff", STAFF_USER), progress=gr.Progress())
     assert "questions passed" in shown and "<iframe" in shown and "sandbox" in shown
     assert files is not None and [Path(f).name for f in files] == ["report.json", "report.html"]
@@ -369,8 +375,8 @@ def served(bot: ChatBot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     store = Store(tmp_path_factory.mktemp("served") / "ui.sqlite3")
     app_bot = with_store(bot, store)
     app_bot.ask(SECRET_QUESTION, session_id="seed", source="ui")
-    app = ui.build_app(app_bot, store, staff_settings(bot))
-    server = ui.start_server(app)
+    app = build_app(app_bot, store, staff_settings(bot))
+    server = start_server(app)
     try:
         yield {"url": server.url, "app": app, "store": store}
     finally:
@@ -382,7 +388,7 @@ def staff_routes(app: Any) -> list[tuple[str, str]]:
     """Every (method, path) the mounted staff Gradio app serves, including its included routers."""
     from starlette.routing import Mount
 
-    mounted: Any = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == ui.STAFF_PATH)
+    mounted: Any = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == STAFF_PATH)
     found: list[tuple[str, str]] = []
 
     def walk(routes: list[Any], prefix: str) -> None:
@@ -397,7 +403,7 @@ def staff_routes(app: Any) -> list[tuple[str, str]]:
             full = path if prefix and path.startswith(prefix) else prefix + path
             for method in sorted(getattr(route, "methods", None) or {"GET"}):
                 if method != "HEAD":
-                    found.append((method, ui.STAFF_PATH + full))
+                    found.append((method, STAFF_PATH + full))
 
     walk(list(mounted.routes), "")
     return found
@@ -412,8 +418,8 @@ def test_every_staff_route_refuses_an_anonymous_caller(served: dict[str, Any]) -
             url = re.sub(r"\{[^}]+\}", "x", path)
             resp = client.request(method, url, json={} if method == "POST" else None)
             assert "SECRETMARKER" not in resp.text, f"{method} {path} leaked staff data"
-            rest = path[len(ui.STAFF_PATH) :]
-            if rest.rstrip("/") in ui.STAFF_PUBLIC_EXACT or rest.startswith(ui.STAFF_PUBLIC_PREFIXES):
+            rest = path[len(STAFF_PATH) :]
+            if rest.rstrip("/") in STAFF_PUBLIC_EXACT or rest.startswith(STAFF_PUBLIC_PREFIXES):
                 public.append(path)
                 continue
             assert resp.status_code == 401, f"{method} {path} answered {resp.status_code} to an anonymous caller"
@@ -465,7 +471,7 @@ def test_staff_login_then_console_api_and_exports_stay_private(served: dict[str,
 
 
 def test_failed_logins_are_locked_out(bot: ChatBot, store: Store) -> None:
-    app = ui.build_app(with_store(bot, store), store, staff_settings(bot), login_guard=LoginGuard(max_failures=2))
+    app = build_app(with_store(bot, store), store, staff_settings(bot), login_guard=LoginGuard(max_failures=2))
     client = TestClient(app)
     wrong = {"username": STAFF_USER, "password": "nope"}
     assert [client.post("/staff/login", data=wrong).status_code for _ in range(2)] == [400, 400]
@@ -480,7 +486,7 @@ def test_without_credentials_the_console_is_disabled_with_a_clear_message(
     bot: ChatBot, store: Store, extra: dict[str, Any]
 ) -> None:
     settings = bot.settings.model_copy(update=extra)
-    app = ui.build_app(with_store(bot, store), store, settings)
+    app = build_app(with_store(bot, store), store, settings)
     client = TestClient(app)
     page = client.get("/staff")
     assert page.status_code == 503 and "Staff console disabled" in page.text
