@@ -37,6 +37,7 @@ class Hit:
 
 
 CONTEXT_WEIGHT = 0.5
+DENSE_FLOOR = 0.15
 
 
 def follow_up_context(question: str, history: Sequence[dict[str, str]] = ()) -> str:
@@ -61,6 +62,7 @@ class HybridRetriever:
         self.vocabulary = vocabulary
         self.by_id = {p.id: p for p in passages}
         self._order = [p.id for p in passages]
+        self._terms = {p.id: set(vocabulary.expand(p.text)) for p in passages}
         self.bm25 = BM25Retriever.from_documents(
             [Document(page_content=p.text, id=p.id) for p in passages],
             preprocess_func=vocabulary.expand,
@@ -72,24 +74,29 @@ class HybridRetriever:
         return np.asarray(self.bm25.vectorizer.get_scores(terms)) if terms else np.zeros(len(self._order))
 
     def retrieve(self, query: str, vector: Vector, k: int = 4, *, context: str = "") -> list[Hit]:
-        """The top `k` passages by reciprocal rank fusion of dense and BM25 ranks (ties: dense score).
+        """The top `k` passages by weighted reciprocal rank fusion of dense and BM25 ranks, gated.
 
         `vector` embeds the question with its context; BM25 counts the follow-up's own words fully and the
         context's at CONTEXT_WEIGHT, so "How old were they?" looks for ages among the people asked about.
+        The gate: a passage that shares no word with the question and is barely similar is no candidate.
         """
         if not self.by_id:
             return []
-        dense = [(pid, s) for pid, s in self.index.search(vector, k=max(k * 4, 20)) if pid in self.by_id]
+        depth = max(k * 4, 20)
+        dense = [(pid, s) for pid, s in self.index.search(vector, k=depth) if pid in self.by_id]
         scores = self._bm25(query) + (CONTEXT_WEIGHT * self._bm25(context) if context else 0.0)
+        words = set(self.vocabulary.expand(f"{query} {context}"))
+        shared = {pid: len(words & self._terms[pid]) for pid in self._order}
         lexical = sorted(
-            ((pid, float(s)) for pid, s in zip(self._order, scores, strict=True) if s > 0),
-            key=lambda x: -x[1],
-        )[: max(k * 4, 20)]
+            ((pid, float(s)) for pid, s in zip(self._order, scores, strict=True) if s > 0), key=lambda x: -x[1]
+        )[:depth]
         fused: dict[str, float] = {}
         for weight, ranking in ((WEIGHTS["dense"], dense), (WEIGHTS["bm25"], lexical)):
             for rank, (pid, _) in enumerate(ranking):
                 fused[pid] = fused.get(pid, 0.0) + weight / (RRF_K + rank + 1)
         dense_of = dict(dense)
         bm25_of = dict(lexical)
-        best = sorted(fused, key=lambda pid: (-fused[pid], -dense_of.get(pid, 0.0)))[:k]
+        # A shared word counts even where BM25 scores it zero (a word in exactly half the passages has idf 0).
+        relevant = [pid for pid in fused if shared[pid] or dense_of.get(pid, 0.0) >= DENSE_FLOOR]
+        best = sorted(relevant, key=lambda pid: (-fused[pid], -dense_of.get(pid, 0.0)))[:k]
         return [Hit(self.by_id[pid], dense_of.get(pid, 0.0), bm25_of.get(pid, 0.0), fused[pid]) for pid in best]

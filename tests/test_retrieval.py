@@ -116,3 +116,9 @@ def test_standalone_question_ignores_history() -> None:
     history = [{"role": "user", "content": "How many died?"}]
     assert retrieval_query("What journal published the HALT-MS study results?", history).startswith("What journal")
     assert retrieval_query("Who led the study?", []) == "Who led the study?"
+
+
+def test_gate_drops_passages_with_no_evidence(bot: ChatBot) -> None:
+    vector = np.asarray(bot.embeddings.embed_query("zxqv blorf wibble"), dtype=np.float32)
+    assert bot.retriever.retrieve("zxqv blorf wibble", vector, k=6) == []
+    assert bot.retriever.retrieve("remision", np.asarray(bot.embeddings.embed_query("remision")), k=6)
