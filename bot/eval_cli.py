@@ -19,12 +19,11 @@ from bot.evaluation import (
     COUNTS_KEYS,
     LOWER_IS_BETTER,
     EvalRun,
-    QAFileError,
     Threshold,
     evaluate,
-    load_items,
     parse_thresholds,
 )
+from bot.qa_format import QAFileError, load_items
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot

@@ -18,26 +18,18 @@ from bot.evaluation import (
     ADDITIONAL_KEYS,
     AGGREGATE_KEYS,
     EvalRun,
-    QAFileError,
-    QAItem,
-    SupportScorer,
     aggregate,
     by_category,
-    check_references,
-    citation_scores,
     confusion,
     evaluate,
-    load_items,
-    numbers,
-    parse_csv,
-    parse_jsonl,
     parse_thresholds,
     read_thresholds,
-    score_reply,
-    segment,
 )
+from bot.qa_format import QAFileError, QAItem, load_items, parse_csv, parse_jsonl
 from bot.reply import Category, Citation, Reply
 from bot.report import render_html
+from bot.scoring import check_references, citation_scores, score_reply
+from bot.support import SupportScorer, numbers, segment
 from tests.conftest import DATA, KNOWLEDGE
 
 QA = DATA / "qa.jsonl"

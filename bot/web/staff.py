@@ -276,7 +276,8 @@ def run_evaluation(
     import copy
     import hashlib
 
-    from bot.evaluation import QAFileError, evaluate, load_items
+    from bot.evaluation import evaluate
+    from bot.qa_format import QAFileError, load_items
     from bot.report import write_report
 
     if bot is None:
