@@ -13,6 +13,7 @@ from rich.panel import Panel
 
 from bot.eval_cli import eval_command
 from bot.settings import Settings
+from bot.startup import build_bot, err
 from bot.triage_cli import app as triage_app
 
 if TYPE_CHECKING:
@@ -20,33 +21,6 @@ if TYPE_CHECKING:
     from bot.reply import Reply
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="HALT-MS patient-education chatbot.")
-err = Console(stderr=True)
-
-
-def _progress_bot(settings: Settings) -> ChatBot:
-    """Build the bot with a progress bar for any embedding work; exits with a clear message if setup fails."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from bot.chat import ChatBot
-    from bot.documents import KnowledgeError
-    from bot.index import StoreBusyError
-
-    with Progress(
-        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
-    ) as bar:
-        task = bar.add_task("embed", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        try:
-            bot = ChatBot.from_settings(settings, progress=progress)
-        except (StoreBusyError, KnowledgeError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from exc
-    for notice in bot.startup.notices:
-        err.print(f"[yellow]note:[/yellow] {notice}")
-    return bot
 
 
 @app.command()
@@ -127,7 +101,7 @@ def ask(
     if not jsonl and question is None:
         err.print("[red]error:[/red] give a QUESTION, or use --jsonl to read questions from stdin")
         raise typer.Exit(2)
-    bot = _progress_bot(Settings())
+    bot = build_bot(Settings())
     if jsonl:
         _batch(bot, sys.stdin)
         return
@@ -146,7 +120,7 @@ def ask(
 @app.command()
 def chat() -> None:
     """An interactive terminal chat (Ctrl-D to leave)."""
-    bot = _progress_bot(Settings())
+    bot = build_bot(Settings())
     console = Console()
     history: list[dict[str, str]] = []
     console.print("[bold]HALT-MS article helper[/bold]: education about one news article, not medical advice.")

@@ -24,37 +24,16 @@ from bot.evaluation import (
     parse_thresholds,
 )
 from bot.qa_format import QAFileError, load_items
+from bot.settings import Settings
+from bot.startup import build_bot, err
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot
 
-err = Console(stderr=True)
-
 
 def make_bot() -> ChatBot:
     """The same ChatBot the UI uses, from Settings (BOT_* environment, bot.toml). Tests replace this."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from bot.chat import ChatBot
-    from bot.documents import KnowledgeError
-    from bot.index import StoreBusyError
-    from bot.settings import Settings
-
-    with Progress(
-        TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
-    ) as bar:
-        task = bar.add_task("embed", total=None)
-        try:
-            bot = ChatBot.from_settings(
-                Settings.model_validate({}),
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        except (StoreBusyError, KnowledgeError) as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(2) from exc
-    for notice in bot.startup.notices:
-        err.print(f"[yellow]note:[/yellow] {notice}")
-    return bot
+    return build_bot(Settings())
 
 
 def _fmt(name: str, value: float | None) -> str:
