@@ -242,10 +242,16 @@ class Composer:
         self.vocabulary = vocabulary
         self.vectors = sentence_vectors
         self.caveat_evidence = ground_caveats(list(passages))
-        sentence_terms = [{stem(t) for t in content_terms(s)} for p in passages for s in p.sentences]
-        n = max(len(sentence_terms), 1)
+        # Stemmed content words of every sentence and paragraph, once: the hot path only intersects sets.
+        self.sentence_terms = {
+            (p.id, i): {stem(t) for t in content_terms(s)} for p in passages for i, s in enumerate(p.sentences)
+        }
+        self.passage_terms = {
+            p.id: set().union(*(self.sentence_terms[(p.id, i)] for i in range(len(p.sentences)))) for p in passages
+        }
+        n = max(len(self.sentence_terms), 1)
         df: dict[str, int] = {}
-        for terms in sentence_terms:
+        for terms in self.sentence_terms.values():
             for t in terms:
                 df[t] = df.get(t, 0) + 1
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
@@ -288,7 +294,7 @@ class Composer:
         out = []
         for passage, i, dense in pairs:
             sentence = passage.sentences[i]
-            terms = {stem(t) for t in content_terms(sentence)}
+            terms = self.sentence_terms[(passage.id, i)]
             coverage = sum(w for members, w in groups if members & terms) / total if groups else 0.0
             sv = self.vectors.get((passage.id, i))
             cosine = float(sv @ vector) if sv is not None else dense
@@ -300,7 +306,7 @@ class Composer:
                 kind_ok = kind is None or bool(kind.sentence.search(sentence))
                 strong = kind is not None and kind.name in STRONG_KINDS
             # A person the question names, quoted in this paragraph, is strong evidence ("what did Fauci say").
-            strong = strong or bool(names & {stem(t) for t in content_terms(passage.text)})
+            strong = strong or bool(names & self.passage_terms[passage.id])
             out.append(Candidate(passage, sentence, cosine, coverage, kind_ok, strong, unknown))
         return sorted(out, key=lambda c: -c.score)
 

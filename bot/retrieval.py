@@ -69,8 +69,7 @@ class HybridRetriever:
             k=len(passages),
         )
 
-    def _bm25(self, text: str) -> np.ndarray:
-        terms = self.vocabulary.expand(text)
+    def _bm25(self, terms: list[str]) -> np.ndarray:
         return np.asarray(self.bm25.vectorizer.get_scores(terms)) if terms else np.zeros(len(self._order))
 
     def retrieve(self, query: str, vector: Vector, k: int = 4, *, context: str = "") -> list[Hit]:
@@ -84,8 +83,10 @@ class HybridRetriever:
             return []
         depth = max(k * 4, 20)
         dense = [(pid, s) for pid, s in self.index.search(vector, k=depth) if pid in self.by_id]
-        scores = self._bm25(query) + (CONTEXT_WEIGHT * self._bm25(context) if context else 0.0)
-        words = set(self.vocabulary.expand(f"{query} {context}"))
+        query_terms = self.vocabulary.expand(query)
+        context_terms = self.vocabulary.expand(context) if context else []
+        scores = self._bm25(query_terms) + (CONTEXT_WEIGHT * self._bm25(context_terms) if context else 0.0)
+        words = {*query_terms, *context_terms}
         shared = {pid: len(words & self._terms[pid]) for pid in self._order}
         lexical = sorted(
             ((pid, float(s)) for pid, s in zip(self._order, scores, strict=True) if s > 0), key=lambda x: -x[1]
