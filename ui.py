@@ -7,7 +7,7 @@ import logging
 import sys
 
 from bot.settings import Settings
-from bot.store import Store
+from bot.triage.store import Store
 from bot.web.app import build_app
 
 log = logging.getLogger("bot.ui")
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python ui.py` serves the app; `python ui.py hash-password` prints a staff password hash."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["hash-password"]:
-        from bot.staff_auth import main as hash_main
+        from bot.triage.staff_auth import main as hash_main
 
         return hash_main(args[1:])
     if args:

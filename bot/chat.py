@@ -16,17 +16,17 @@ import numpy as np
 from chromadb.api import ClientAPI
 from langchain_core.embeddings import Embeddings
 
-from bot import policy as pol
-from bot.compose import Composer
-from bot.documents import Passage, all_passages, load_knowledge, split_sentences
-from bot.index import KnowledgeIndex, Progress, connect, sentence_id
+from bot.answer.compose import Composer
+from bot.answer.retrieval import HybridRetriever, follow_up_context
+from bot.corpus.documents import Passage, all_passages, load_knowledge, split_sentences
+from bot.corpus.index import KnowledgeIndex, Progress, connect, sentence_id
+from bot.corpus.text import Vocabulary
 from bot.reply import Category, Reply
-from bot.retrieval import HybridRetriever, follow_up_context
+from bot.safety import policy as pol
 from bot.settings import Settings
-from bot.text import Vocabulary
 
 if TYPE_CHECKING:
-    from bot.store import Store
+    from bot.triage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class ChatBot:
         settings = settings or Settings()
         notices: list[str] = []
         if embeddings is None:
-            from bot.embeddings import load_embeddings
+            from bot.corpus.embeddings import load_embeddings
 
             embeddings = load_embeddings(settings.embedding_model)
         if client is None:
@@ -132,7 +132,7 @@ class ChatBot:
             log.warning(notice)
         policy = pol.Policy(_example_vectors(embeddings, settings))
         if store is None and settings.log_conversations:
-            from bot.store import Store
+            from bot.triage.store import Store
 
             store = Store(settings.db_path)
         return cls(

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 
-from bot.eval_cli import eval_command
+from bot.evaluation.cli import eval_command
 from bot.settings import Settings
 from bot.startup import build_bot, err
-from bot.triage_cli import app as triage_app
+from bot.triage.cli import app as triage_app
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot
@@ -28,9 +28,9 @@ def ingest() -> None:
     """Sync the index with knowledge/ (only new or changed passages are embedded)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from bot.documents import all_passages, load_knowledge
-    from bot.embeddings import load_embeddings
-    from bot.index import KnowledgeIndex, connect
+    from bot.corpus.documents import all_passages, load_knowledge
+    from bot.corpus.embeddings import load_embeddings
+    from bot.corpus.index import KnowledgeIndex, connect
 
     settings = Settings()
     passages = all_passages(load_knowledge(settings.knowledge_dir))
@@ -147,7 +147,7 @@ def bench(
     scale: Annotated[int, typer.Option(help="Copies of knowledge/ for the ingest throughput run.")] = 100,
 ) -> None:
     """Print warm latency p50/p95, the embedding+query floor, cold start, peak RSS and ingest throughput."""
-    from bot.bench import run_benchmarks
+    from bot.evaluation.bench import run_benchmarks
 
     run_benchmarks(Settings(), questions=questions, scale=scale)
 

@@ -20,8 +20,8 @@ def build_bot(settings: Settings) -> ChatBot:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.chat import ChatBot
-    from bot.documents import KnowledgeError
-    from bot.index import StoreBusyError
+    from bot.corpus.documents import KnowledgeError
+    from bot.corpus.index import StoreBusyError
 
     with Progress(
         TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(), console=err, transient=True

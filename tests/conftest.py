@@ -29,7 +29,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 @pytest.fixture(scope="session")
 def embeddings() -> Embeddings:
-    from bot.embeddings import load_embeddings
+    from bot.corpus.embeddings import load_embeddings
 
     return load_embeddings()
 
@@ -72,6 +72,6 @@ def unique_collection() -> str:
 @pytest.fixture(autouse=True)
 def _release_store_locks() -> Iterator[None]:
     yield
-    from bot.index import release_locks
+    from bot.corpus.index import release_locks
 
     release_locks()

@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from bot.chat import ChatBot
-from bot.staff_auth import hash_password
-from bot.store import Store
+from bot.triage.staff_auth import hash_password
+from bot.triage.store import Store
 from bot.web.app import build_app
 from bot.web.server import start_server
 from tests.conftest import ROOT

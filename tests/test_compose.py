@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.caveats import BENEFIT, FOOTER, ground_caveats
+from bot.answer.caveats import BENEFIT, FOOTER, ground_caveats
 from bot.chat import ChatBot
-from bot.documents import Passage, load_knowledge
+from bot.corpus.documents import Passage, load_knowledge
 from bot.reply import Category, Reply
 from tests.conftest import KNOWLEDGE
 

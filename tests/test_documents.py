@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.documents import KnowledgeError, load_knowledge, parse_document, passage_id
+from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document, passage_id
 from tests.conftest import KNOWLEDGE
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_1f02e9f40298ed85.txt"

@@ -11,10 +11,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot import eval_cli
-from bot.caveats import FOOTER
-from bot.documents import Passage, all_passages, load_knowledge, split_sentences
-from bot.evaluation import (
+from bot.answer.caveats import FOOTER
+from bot.corpus.documents import Passage, all_passages, load_knowledge, split_sentences
+from bot.evaluation import cli as eval_cli
+from bot.evaluation.qa_format import QAFileError, QAItem, load_items, parse_csv, parse_jsonl
+from bot.evaluation.report import render_html
+from bot.evaluation.runner import (
     ADDITIONAL_KEYS,
     AGGREGATE_KEYS,
     EvalRun,
@@ -25,11 +27,9 @@ from bot.evaluation import (
     parse_thresholds,
     read_thresholds,
 )
-from bot.qa_format import QAFileError, QAItem, load_items, parse_csv, parse_jsonl
+from bot.evaluation.scoring import check_references, citation_scores, score_reply
+from bot.evaluation.support import SupportScorer, numbers, segment
 from bot.reply import Category, Citation, Reply
-from bot.report import render_html
-from bot.scoring import check_references, citation_scores, score_reply
-from bot.support import SupportScorer, numbers, segment
 from tests.conftest import DATA, KNOWLEDGE
 
 QA = DATA / "qa.jsonl"
@@ -570,7 +570,7 @@ def test_evaluate_rejects_references_the_article_lacks(bot) -> None:
 
 @pytest.mark.slow
 def test_naive_baseline_answers_with_the_top_passage(bot) -> None:
-    from bot.baseline import NaiveBaseline
+    from bot.evaluation.baseline import NaiveBaseline
 
     naive = NaiveBaseline(bot)
     reply = naive.ask("I have chest pain and can't breathe")

@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 
 from bot.chat import ChatBot
-from bot.store import Store
+from bot.triage.store import Store
 from bot.web.app import build_app
 from bot.web.server import start_server
 

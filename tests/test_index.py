@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import Embeddings
 
-from bot.documents import all_passages, load_knowledge
-from bot.index import KnowledgeIndex, connect, release_locks
+from bot.corpus.documents import all_passages, load_knowledge
+from bot.corpus.index import KnowledgeIndex, connect, release_locks
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_corrupt_store_is_moved_aside_and_rebuilt(tmp_path: Path, embeddings: Em
 _OPENER = """
 import sys, time
 from pathlib import Path
-from bot.index import StoreBusyError, connect
+from bot.corpus.index import StoreBusyError, connect
 started = time.perf_counter()
 try:
     connect(Path(sys.argv[1]))

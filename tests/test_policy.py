@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bot import policy as pol
 from bot.chat import ChatBot
 from bot.reply import Category
+from bot.safety import policy as pol
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.slow

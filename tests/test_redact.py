@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.redact import KINDS, Finding, find_pii, redact
+from bot.triage.redact import KINDS, Finding, find_pii, redact
 from tests.conftest import KNOWLEDGE
 
 # (what a patient typed, what may be written to disk)

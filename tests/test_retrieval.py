@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from bot.answer.retrieval import retrieval_query
 from bot.chat import ChatBot
-from bot.retrieval import retrieval_query
 from bot.settings import Settings
 from tests.conftest import KNOWLEDGE
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot.reply import Category, Citation, Reply
-from bot.store import (
+from bot.triage.store import (
     QUEUED,
     SCHEMA_VERSION,
     NotFoundError,
@@ -542,7 +542,7 @@ WRITER = f"""
 import sys
 from pathlib import Path
 from bot.reply import Category, Reply
-from bot.store import Store
+from bot.triage.store import Store
 
 path, tag = Path(sys.argv[1]), sys.argv[2]
 categories = [Category(c) for c in {[str(c) for c in CATEGORIES]!r}]
@@ -611,7 +611,7 @@ def test_threads_and_processes_writing_at_once_lose_nothing(db_path: Path) -> No
 CRASH_MID_TRANSACTION = """
 import os, signal, sys
 from pathlib import Path
-import bot.store as store_module
+import bot.triage.store as store_module
 from bot.reply import Category, Reply
 
 store = store_module.Store(Path(sys.argv[1]))
@@ -655,7 +655,7 @@ LOOP_WRITER = """
 import sys
 from pathlib import Path
 from bot.reply import Category, Reply
-from bot.store import Store
+from bot.triage.store import Store
 
 store = Store(Path(sys.argv[1]))
 categories = [Category.EMERGENCY, Category.ANSWERED, Category.MEDICAL_ADVICE]

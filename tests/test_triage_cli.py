@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from bot.reply import Category, Citation, Reply
 from bot.settings import Settings
-from bot.store import Store
-from bot.triage_cli import app
+from bot.triage.cli import app
+from bot.triage.store import Store
 
 runner = CliRunner()
 QUOTE = "the results showed that 69% had survived without experiencing progression of disability"

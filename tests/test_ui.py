@@ -27,7 +27,7 @@ import ui
 from bot.chat import ChatBot
 from bot.reply import Category, Citation, Reply
 from bot.settings import Settings
-from bot.staff_auth import (
+from bot.triage.staff_auth import (
     DISABLED_MESSAGE,
     CredentialsError,
     LoginGuard,
@@ -35,7 +35,7 @@ from bot.staff_auth import (
     hash_password,
     verify_password,
 )
-from bot.store import Store
+from bot.triage.store import Store
 from bot.web.app import build_app
 from bot.web.guard import STAFF_PUBLIC_EXACT, STAFF_PUBLIC_PREFIXES
 from bot.web.patient import APOLOGY_ERROR, APOLOGY_TIMEOUT, THINKING, PatientChat

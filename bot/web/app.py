@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bot.settings import Settings
-from bot.staff_auth import DISABLED_MESSAGE, CredentialsError, LoginGuard, StaffCredentials
-from bot.store import Store
+from bot.triage.staff_auth import DISABLED_MESSAGE, CredentialsError, LoginGuard, StaffCredentials
+from bot.triage.store import Store
 from bot.web.assets import PATIENT_CSS, PATIENT_HEAD, STAFF_CSS
 from bot.web.guard import StaffGuard, disabled_page, session_checker
 from bot.web.patient import TITLE, PatientChat, build_patient_blocks

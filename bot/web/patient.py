@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from bot import policy
 from bot.chat import InvalidQuestion
 from bot.reply import Category, Reply
+from bot.safety import policy
 from bot.settings import Settings
-from bot.store import NotFoundError, Store
+from bot.triage.store import NotFoundError, Store
 from bot.web.limits import RateLimiter, rate_limit_text, too_long_text
 from bot.web.render import (
     EMPTY_SOURCES,

@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from bot.settings import Settings
-from bot.store import TRIAGE_CATEGORIES, NotFoundError, Status, Store, TriageItem, Turn
+from bot.triage.store import TRIAGE_CATEGORIES, NotFoundError, Status, Store, TriageItem, Turn
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot
@@ -272,13 +272,13 @@ def run_evaluation(
     bot: ChatBot | None, upload: Any, out_dir: Path, progress: Callable[[int, int], None] | None = None
 ) -> tuple[str, list[str] | None]:
     """Run the evaluation runner (bot.evaluation) on an uploaded QA file (JSONL or CSV) and write its report
-    (bot.report): the HTML report to show inline, and report.json / report.html to download."""
+    (bot.evaluation.report): the HTML report to show inline, and report.json / report.html to download."""
     import copy
     import hashlib
 
-    from bot.evaluation import evaluate
-    from bot.qa_format import QAFileError, load_items
-    from bot.report import write_report
+    from bot.evaluation.qa_format import QAFileError, load_items
+    from bot.evaluation.report import write_report
+    from bot.evaluation.runner import evaluate
 
     if bot is None:
         return "<p>No bot is loaded in this console.</p>", None

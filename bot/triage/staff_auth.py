@@ -1,7 +1,7 @@
 """Staff console sign-in: PBKDF2 password hashes, credentials from settings, and a lockout for failed logins.
 
 There is no default password. Staff credentials are `BOT_STAFF_USER` plus either `BOT_STAFF_PASSWORD_HASH`
-(`pbkdf2_sha256$iterations$salt$hexdigest`, made with `python -m bot.staff_auth` or `python ui.py hash-password`)
+(`pbkdf2_sha256$iterations$salt$hexdigest`, made with `python -m bot.triage.staff_auth` or `python ui.py hash-password`)
 or a plain `BOT_STAFF_PASSWORD` from the environment. Without them the console is disabled.
 """
 

@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.evaluation import (
+from bot.evaluation.qa_format import QAFileError, load_items
+from bot.evaluation.runner import (
     ADDITIONAL_KEYS,
     AGGREGATE_KEYS,
     COUNTS_KEYS,
@@ -23,7 +24,6 @@ from bot.evaluation import (
     evaluate,
     parse_thresholds,
 )
-from bot.qa_format import QAFileError, load_items
 from bot.settings import Settings
 from bot.startup import build_bot, err
 
@@ -92,7 +92,7 @@ def eval_command(
     """Evaluate a QA set offline (no LLM judge): categories, key facts, citations, fabrication, latency."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot.report import write_report
+    from bot.evaluation.report import write_report
 
     try:
         thresholds = parse_thresholds(fail_under or [])
@@ -126,7 +126,7 @@ def eval_command(
         try:
             run = evaluate(bot, items, lambda done, _n: bar.update(task, completed=done), run=info)
             if baseline:
-                from bot.baseline import NaiveBaseline
+                from bot.evaluation.baseline import NaiveBaseline
 
                 bar.update(task, description="baseline")
                 run.baseline = evaluate(

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.settings import Settings
-from bot.store import Status, Store, StoreError, TriageCategory, TriageItem, Turn, item_to_dict
+from bot.triage.store import Status, Store, StoreError, TriageCategory, TriageItem, Turn, item_to_dict
 
 app = typer.Typer(
     help="Staff triage queue: list, show, assign, resolve, export and purge logged conversations.",

@@ -10,9 +10,9 @@ import numpy as np
 from langchain_community.retrievers import BM25Retriever
 from langchain_core.documents import Document
 
-from bot.documents import Passage
-from bot.index import KnowledgeIndex, Vector
-from bot.text import Vocabulary, content_terms
+from bot.corpus.documents import Passage
+from bot.corpus.index import KnowledgeIndex, Vector
+from bot.corpus.text import Vocabulary, content_terms
 
 RRF_K = 60
 # BM25 counts double in the fusion: on this short, name- and number-dense article MiniLM's dense ranking is the

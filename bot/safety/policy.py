@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot import intents
+from bot.corpus.text import content_terms, stem
 from bot.reply import Category
-from bot.text import content_terms, stem
+from bot.safety import intents
 
 _I = re.IGNORECASE
 

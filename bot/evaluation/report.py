@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from bot.evaluation import (
+from bot.evaluation.runner import (
     ADDITIONAL_KEYS,
     AGGREGATE_KEYS,
     COUNTS_KEYS,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.caveats import BENEFIT, CAVEAT_RULES, FOOTER, TREATMENT_TOPIC, Grounding, ground_caveats
-from bot.documents import Passage
+from bot.answer.caveats import BENEFIT, CAVEAT_RULES, FOOTER, TREATMENT_TOPIC, Grounding, ground_caveats
+from bot.answer.retrieval import CONTEXT_WEIGHT, Hit
+from bot.corpus.documents import Passage
+from bot.corpus.text import STOPWORDS, SYNONYMS, Vocabulary, content_terms, rephrase, stem, tokens
 from bot.reply import Citation
-from bot.retrieval import CONTEXT_WEIGHT, Hit
-from bot.text import STOPWORDS, SYNONYMS, Vocabulary, content_terms, rephrase, stem, tokens
 
 _I = re.IGNORECASE
 

@@ -17,7 +17,7 @@ from filelock import FileLock, Timeout
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from bot.documents import Passage
+from bot.corpus.documents import Passage
 
 SCHEMA = "2"
 _LOCKS: dict[Path, FileLock] = {}

@@ -20,8 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from bot.redact import redact
 from bot.reply import Category, Reply
+from bot.triage.redact import redact
 
 if TYPE_CHECKING:
     from bot.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.documents import Passage
+from bot.corpus.documents import Passage
 
 FOOTER = "This is education about one news article, not medical advice. Talk to your neurologist about your own care."
 

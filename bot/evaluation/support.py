@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from bot.documents import split_sentences
-from bot.text import content_terms, stem
+from bot.corpus.documents import split_sentences
+from bot.corpus.text import content_terms, stem
 
 if TYPE_CHECKING:
-    from bot.documents import Passage
+    from bot.corpus.documents import Passage
 
 # Support-scorer thresholds (documented in docs/evaluation.md; change them there too).
 COSINE_STRONG = 0.92  # a claim this close to one evidence sentence (or passage) is supported on its own

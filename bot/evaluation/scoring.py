@@ -11,14 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.caveats import BENEFIT, FOOTER
-from bot.documents import split_sentences
-from bot.qa_format import QAItem
+from bot.answer.caveats import BENEFIT, FOOTER
+from bot.corpus.documents import split_sentences
+from bot.evaluation.qa_format import QAItem
+from bot.evaluation.support import MARKER, Claim, SupportScorer, normalize, numbers, segment, strip_markers
 from bot.reply import Category, Citation, Reply
-from bot.support import MARKER, Claim, SupportScorer, normalize, numbers, segment, strip_markers
 
 if TYPE_CHECKING:
-    from bot.documents import Passage
+    from bot.corpus.documents import Passage
 
 #: Content replies: the ones whose text comes from the article and so are held to the citation metrics.
 CONTENT_CATEGORIES = frozenset({Category.ANSWERED, Category.NOT_IN_ARTICLE, Category.MEDICAL_ADVICE})

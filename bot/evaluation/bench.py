@@ -70,9 +70,9 @@ def run_benchmarks(settings: Settings, *, questions: int = 200, scale: int = 100
     import numpy as np
 
     from bot.chat import ChatBot
-    from bot.documents import all_passages, load_knowledge
-    from bot.embeddings import load_embeddings
-    from bot.index import KnowledgeIndex, connect, release_locks
+    from bot.corpus.documents import all_passages, load_knowledge
+    from bot.corpus.embeddings import load_embeddings
+    from bot.corpus.index import KnowledgeIndex, connect, release_locks
 
     console = Console()
     results: dict[str, float] = {}

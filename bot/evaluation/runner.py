@@ -1,8 +1,9 @@
 """Evaluation of QA test sets: the runner (`evaluate`, `run_file`), the aggregate metrics and the
 `--fail-under` thresholds.
 
-Everything here is offline and deterministic: no LLM judge. The item format is `bot.qa_format`, the support
-scorer `bot.support`, the per-question checks `bot.scoring`. `docs/evaluation.md` defines each metric.
+Everything here is offline and deterministic: no LLM judge. The item format is `bot.evaluation.qa_format`,
+the support scorer `bot.evaluation.support`, the per-question checks `bot.evaluation.scoring`.
+`docs/evaluation.md` defines each metric.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from bot.qa_format import QAFileError, QAItem, load_items
+from bot.evaluation.qa_format import QAFileError, QAItem, load_items
+from bot.evaluation.scoring import QuestionResult, check_references, ratio, score_reply
+from bot.evaluation.support import SupportScorer
 from bot.reply import Category, Reply
-from bot.scoring import QuestionResult, check_references, ratio, score_reply
-from bot.support import SupportScorer
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot
@@ -388,7 +389,7 @@ def run_file(
 
     result = evaluate(bot, items, step(0), run=info)
     if baseline:
-        from bot.baseline import NaiveBaseline
+        from bot.evaluation.baseline import NaiveBaseline
 
         result.baseline = evaluate(
             bot,
@@ -399,7 +400,7 @@ def run_file(
             run=info,
         )
     if out is not None:
-        from bot.report import write_report
+        from bot.evaluation.report import write_report
 
         write_report(result, Path(out))
     return result

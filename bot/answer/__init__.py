@@ -1,0 +1,1 @@
+"""Answering a question from the documents: retrieval, answerability, composition, caveats."""

@@ -1,0 +1,1 @@
+"""Knowledge files -> documents and passages, the Chroma index, the embedding model, the general vocabulary."""

@@ -1,0 +1,1 @@
+"""What must happen before any answer: emergencies, personal advice, manipulation, language."""
