@@ -145,6 +145,11 @@ class ChatBot:
             startup=Startup(len(passages), tuple(notices)),
         )
 
+    @property
+    def suggestions(self) -> tuple[str, ...]:
+        """Questions to offer a newcomer (the page's starters, the greeting)."""
+        return pol.SUGGESTIONS
+
     def ask(
         self,
         question: str,

@@ -30,6 +30,8 @@ class Citation:
     title: str
     score: float
     passage_text: str = ""
+    doc_id: str = ""
+    source_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,12 +39,21 @@ class Citation:
 
 @dataclass(frozen=True)
 class Reply:
-    """The bot's answer to one message (Markdown with `[n]` markers) and everything needed to check it."""
+    """The bot's answer to one message (Markdown with `[n]` markers) and everything needed to check it.
+
+    `caveats` is what is shown with this answer: at most a one-line cited summary of the risks that travel with
+    the claims it makes, then the not-medical-advice footer. `all_caveats` is every risk of the cited documents,
+    cited, for a "Show all risks" disclosure. `emergency` names the kind of emergency (stroke, suicide, ...)
+    when `category` is EMERGENCY; `language` is the language the message was written in (ISO 639-1).
+    """
 
     answer: str
     category: Category
     citations: tuple[Citation, ...] = ()
     caveats: tuple[str, ...] = ()
+    all_caveats: tuple[str, ...] = ()
+    emergency: str | None = None
+    language: str = "en"
     latency_ms: float = 0.0
     turn_id: int | None = None
 
@@ -52,6 +63,9 @@ class Reply:
             "category": str(self.category),
             "citations": [c.to_dict() for c in self.citations],
             "caveats": list(self.caveats),
+            "all_caveats": list(self.all_caveats),
+            "emergency": self.emergency,
+            "language": self.language,
             "latency_ms": round(self.latency_ms, 2),
             "turn_id": self.turn_id,
         }

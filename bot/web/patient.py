@@ -17,7 +17,6 @@ import gradio as gr
 
 from bot.chat import InvalidQuestion
 from bot.reply import Category, Reply
-from bot.safety import policy
 from bot.settings import Settings
 from bot.triage.store import NotFoundError, Store
 from bot.web.limits import RateLimiter, rate_limit_text, too_long_text
@@ -327,7 +326,7 @@ def build_patient_blocks(chat: PatientChat) -> gr.Blocks:
                         fb_cancel = gr.Button("Cancel", elem_id="feedback-cancel", size="sm")
                 gr.Markdown("**Try asking:**")
                 with gr.Row(elem_id="starters"):
-                    starters = [gr.Button(q, size="sm", variant="secondary") for q in policy.SUGGESTIONS]
+                    starters = [gr.Button(q, size="sm", variant="secondary") for q in chat.bot.suggestions]
                 clear = gr.Button("Clear conversation", elem_id="clear", size="sm", variant="secondary")
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", js_on_load=None, padding=True)
@@ -343,7 +342,7 @@ def build_patient_blocks(chat: PatientChat) -> gr.Blocks:
         }
         box.submit(chat.stream, [box, entries], outputs, **asking)
         send.click(chat.stream, [box, entries], outputs, **asking)
-        for button, question in zip(starters, policy.SUGGESTIONS, strict=True):
+        for button, question in zip(starters, chat.bot.suggestions, strict=True):
             button.click(_starter_handler(chat, question), [entries], outputs, **asking)
         chatbot.like(chat.on_like, [entries], [panel, prompt, target, comment], **private)
         fb_send.click(chat.send_report, [target, comment], [panel, target, comment], **private)
