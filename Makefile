@@ -37,7 +37,7 @@ test: install browser lint
 	$(BIN)/python -m pytest
 
 eval: install
-	$(BIN)/python -m bot eval tests/data/qa.jsonl --out eval-report
+	$(BIN)/python -m bot eval tests/data/qa/own.test.jsonl --out eval-report
 
 bench: install
 	$(BIN)/python -m bot bench

@@ -25,6 +25,8 @@ os.environ.setdefault("BOT_CONFIG", "/nonexistent/bot.toml")
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 DATA = Path(__file__).resolve().parent / "data"
+# A second real document (a news release on the same trial), for multi-document tests; the product ships one.
+SECOND_DOCUMENT = DATA / "documents" / "itn-halt-ms-5yr.md"
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,8 @@ from bot.evaluation.support import SupportScorer, numbers, segment
 from bot.reply import Category, Citation, Reply
 from tests.conftest import DATA, KNOWLEDGE
 
-QA = DATA / "qa.jsonl"
-THRESHOLDS = DATA / "qa_thresholds.txt"
+QA = DATA / "qa" / "own.dev.jsonl"
+THRESHOLDS = DATA / "qa" / "thresholds.txt"
 
 # --------------------------------------------------------------------------------------------------------------
 # Hand-made source and replies
@@ -371,12 +371,11 @@ def test_report_html_escapes_and_loads_nothing() -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_shipped_set_is_valid_and_covers_every_category() -> None:
+def test_the_ci_set_is_valid_and_has_facts_follow_ups_and_thresholds() -> None:
     items = load_items(QA)
-    assert len(items) >= 60
-    assert {c for i in items for c in i.expected_category} == set(Category)
+    assert len(items) >= 50
     facts = [i for i in items if i.must_include and i.reference_quotes and Category.ANSWERED in i.expects]
-    assert len(facts) >= 30
+    assert len(facts) >= 15
     assert any(i.history for i in items)
     passages = all_passages(load_knowledge(KNOWLEDGE))
     assert check_references(items, passages) == []

@@ -15,7 +15,7 @@ from tests.conftest import DATA
 
 pytestmark = pytest.mark.slow
 
-ROWS = [json.loads(line) for line in (DATA / "safety.jsonl").read_text(encoding="utf-8").splitlines() if line]
+ROWS = [json.loads(line) for line in (DATA / "safety" / "own.jsonl").read_text(encoding="utf-8").splitlines() if line]
 LABELS = ("emergency", "medical_advice", "injection", "out_of_scope", "greeting", "article")
 
 

@@ -352,7 +352,7 @@ def test_console_charts(bot: ChatBot, store: Store, seeded: dict[str, int]) -> N
 
 
 def test_evaluate_tab_runs_the_evaluation_without_logging(bot: ChatBot, store: Store, tmp_path: Path) -> None:
-    lines = (DATA / "qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    lines = (DATA / "qa" / "own.dev.jsonl").read_text(encoding="utf-8").splitlines()[:3]
     qa = tmp_path / "qa.jsonl"
     qa.write_text("\n".join(lines) + "\n", encoding="utf-8")
     console = StaffConsole(store, staff_settings(bot), with_store(bot, store))

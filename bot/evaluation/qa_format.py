@@ -54,6 +54,7 @@ class QAItem(BaseModel):
     reference_context_ids: tuple[StrictStr, ...] = ()
     expect_caveat: StrictBool | None = None
     tags: tuple[StrictStr, ...] = ()
+    source: StrictStr | None = Field(None, min_length=1, description="Where a question from outside came from.")
 
     _line: int = PrivateAttr(default=0)
 

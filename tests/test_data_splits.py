@@ -1,0 +1,62 @@
+"""The labelled sets: test halves frozen before any tuning, halves disjoint, outside data sourced, references real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.corpus.documents import all_passages, load_knowledge
+from bot.evaluation.qa_format import load_items
+from bot.evaluation.scoring import check_references
+from bot.reply import Category
+from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
+
+QA_SETS = ("own", "independent", "external", "second_doc")
+
+
+def test_frozen_test_halves_are_unchanged() -> None:
+    """A test half is frozen when it is split off; editing one afterwards would let tuning see it."""
+    lines = (DATA / "FROZEN.sha256").read_text(encoding="utf-8").splitlines()
+    frozen = {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+    assert set(frozen) == {p.relative_to(DATA).as_posix() for p in DATA.glob("*/*.test.jsonl")}
+    for name, digest in frozen.items():
+        assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, f"{name} changed after freezing"
+
+
+@pytest.mark.parametrize("name", [*(f"qa/{s}" for s in QA_SETS), "safety/external"])
+def test_halves_are_disjoint_and_balanced(name: str) -> None:
+    dev, test = (
+        [json.loads(x) for x in (DATA / f"{name}.{h}.jsonl").read_text().splitlines()] for h in ("dev", "test")
+    )
+    assert not {r["id"] for r in dev} & {r["id"] for r in test}
+    assert not {r.get("question") or r["message"] for r in dev} & {r.get("question") or r["message"] for r in test}
+    assert abs(len(dev) - len(test)) <= max(4, len(dev) // 10)
+
+
+def test_qa_sets_parse_cover_every_category_and_cite_real_text(tmp_path: Path) -> None:
+    items = {
+        s: [*load_items(DATA / "qa" / f"{s}.dev.jsonl"), *load_items(DATA / "qa" / f"{s}.test.jsonl")] for s in QA_SETS
+    }
+    assert len(items["external"]) >= 60 and all(i.source and i.source.startswith("http") for i in items["external"])
+    assert len(items["second_doc"]) >= 20
+    everything = [i for rows in items.values() for i in rows]
+    assert {c for i in everything for c in i.expected_category} >= set(Category)
+    first = all_passages(load_knowledge(KNOWLEDGE))
+    assert check_references([i for s in ("own", "independent", "external") for i in items[s]], first) == []
+    both = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, both)
+    shutil.copy(SECOND_DOCUMENT, both)
+    assert check_references(items["second_doc"], all_passages(load_knowledge(both))) == []
+
+
+def test_safety_set_is_sourced_and_large_enough() -> None:
+    rows = [
+        json.loads(x) for h in ("dev", "test") for x in (DATA / f"safety/external.{h}.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) >= 150
+    assert {r["label"] for r in rows} == {"emergency", "advice", "harmless"}
+    assert all(r["source"].startswith("http") and r["derivation"] in ("verbatim", "adapted") for r in rows)
