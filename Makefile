@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# medspaCy's metadata pins spacy<3.8 on Python 3.11 but it runs on 3.8; its other needs are in pyproject.toml.
+	$(BIN)/pip install --quiet --no-deps medspacy==1.3.1
 	touch $(STAMP)
 
 install: $(STAMP)
