@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # A line from which the rest of the page is furniture (related links, credits, copyright).
 _CUT_FROM = re.compile(r"^\s*(related videos|related content|related articles)\s*$", re.IGNORECASE)
@@ -46,13 +47,114 @@ class Passage:
         }
 
 
+class CaveatSpec(BaseModel):
+    """A risk that travels with the document's claims: a short text and the verbatim sentence(s) it rests on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    evidence: tuple[str, ...] = Field(min_length=1)
+    kind: Literal["harm", "limitation"] = "limitation"
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class RiskSummary(BaseModel):
+    """The one line shown under an answer that states a benefit, citing the evidence of the caveats it names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    cites: tuple[str, ...] = Field(min_length=1)
+
+
+class DocumentMeta(BaseModel):
+    """What is true of one document, from its front matter. Unknown fields are kept (publisher, journal...)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str | None = None
+    title: str | None = None
+    name: str | None = Field(None, description="How answers refer to it when they use several documents.")
+    source_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    subject: str | None = Field(None, description="What the bot is about, as shown to patients.")
+    suggested_questions: tuple[str, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    caveats: tuple[CaveatSpec, ...] = ()
+    risk_summary: RiskSummary | None = None
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _alias_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
 @dataclass(frozen=True)
 class Document:
     doc_id: str
     title: str
     path: Path
-    meta: dict[str, Any]
+    meta: DocumentMeta
     passages: tuple[Passage, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.meta.name or self.title
+
+    def evidence_sentences(self, evidence: str) -> tuple[tuple[Passage, str], ...]:
+        """The sentences of this document that make up a verbatim `evidence` text, in order."""
+        want = _squash(evidence)
+        for p in self.passages:
+            if want in _squash(p.text):
+                hits = [(p, s) for s in p.sentences if _squash(s) in want or want in _squash(s)]
+                if hits:
+                    return tuple(hits)
+        return ()
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _key_lines(front: str) -> dict[str, int]:
+    """Line (1-based, in the file) of each top-level front-matter key, for error messages."""
+    try:
+        node = yaml.compose(front)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
+
+
+def _validate(path: Path, front: str, loaded: dict[str, Any]) -> DocumentMeta:
+    lines = _key_lines(front)
+    try:
+        meta = DocumentMeta.model_validate(loaded)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(x) for x in err["loc"]]
+            where = f"line {lines[loc[0]]}, " if loc and loc[0] in lines else ""
+            problems.append(f"{path}: {where}field {'.'.join(loc)}: {err['msg']}")
+        raise KnowledgeError("\n".join(problems)) from exc
+    ids = [c.id for c in meta.caveats]
+    if len(set(ids)) != len(ids):
+        raise KnowledgeError(f"{path}: line {lines.get('caveats', 0)}, field caveats: caveat ids must be unique")
+    if meta.risk_summary:
+        unknown = [c for c in meta.risk_summary.cites if c not in ids]
+        if unknown:
+            raise KnowledgeError(
+                f"{path}: line {lines.get('risk_summary', 0)}, field risk_summary.cites: "
+                f"{', '.join(unknown)} is not the id of a caveat of this document"
+            )
+    return meta
 
 
 @lru_cache(maxsize=1)
@@ -92,22 +194,25 @@ def parse_document(path: Path) -> Document:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise KnowledgeError(f"{path}: not UTF-8 text ({exc.reason})") from exc
-    meta: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}
     body = raw
+    front = ""
     match = _FRONT_MATTER.match(raw)
     if match:
+        front = match.group(1)
         try:
-            loaded = yaml.safe_load(match.group(1)) or {}
+            parsed = yaml.safe_load(front) or {}
         except yaml.YAMLError as exc:
             raise KnowledgeError(f"{path}: the front matter is not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise KnowledgeError(f"{path}: the front matter must be a mapping of fields, got {type(loaded).__name__}")
-        meta = loaded
+        if not isinstance(parsed, dict):
+            raise KnowledgeError(f"{path}: the front matter must be a mapping of fields, got {type(parsed).__name__}")
+        loaded = parsed
         body = raw[match.end() :]
-    doc_id = str(meta.get("id") or path.stem)
+    meta = _validate(path, front, loaded)
+    doc_id = str(meta.id or path.stem)
     paragraphs = [re.sub(r"\s*\n\s*", " ", p).strip() for p in re.split(r"\n\s*\n", strip_furniture(body))]
     paragraphs = [p.lstrip("# ").strip() for p in paragraphs if p.strip()]
-    title = str(meta.get("title") or (paragraphs[0] if paragraphs else doc_id))
+    title = str(meta.title or (paragraphs[0] if paragraphs else doc_id))
     seen: dict[str, int] = {}
     passages = []
     for number, text in enumerate(paragraphs, start=1):
@@ -123,7 +228,16 @@ def parse_document(path: Path) -> Document:
                 sentences=split_sentences(text),
             )
         )
-    return Document(doc_id=doc_id, title=title, path=path, meta=meta, passages=tuple(passages))
+    doc = Document(doc_id=doc_id, title=title, path=path, meta=meta, passages=tuple(passages))
+    lines = _key_lines(front)
+    for i, caveat in enumerate(meta.caveats):
+        for evidence in caveat.evidence:
+            if not doc.evidence_sentences(evidence):
+                raise KnowledgeError(
+                    f"{path}: line {lines.get('caveats', 0)}, field caveats[{i}].evidence ({caveat.id}): "
+                    f"{evidence[:80]!r} is not verbatim text of the document's body"
+                )
+    return doc
 
 
 def load_knowledge(folder: Path) -> list[Document]:
