@@ -116,6 +116,7 @@ class KnowledgeIndex:
         self.names = (collection, f"{collection}_sentences")
         self.model_name = model_name
         self._stores: dict[str, Chroma] = {}
+        self._size: int | None = None
 
     def _meta(self) -> dict[str, str]:
         return {"embedding_model": self.model_name, "schema": SCHEMA}
@@ -150,6 +151,7 @@ class KnowledgeIndex:
     def sync(self, passages: Sequence[Passage], progress: Progress | None = None) -> SyncReport:
         """Make Chroma hold exactly these passages (and their sentences), embedding only what is new."""
         notice = self._check_model()
+        self._size = None
         passage_items = [_Item(p.id, p.text, p.metadata()) for p in passages]
         sentence_items = [
             _Item(sentence_id(p, i), s, {**p.metadata(), "passage_id": p.id, "sentence": i})
@@ -189,7 +191,9 @@ class KnowledgeIndex:
 
     def search(self, vector: Vector, k: int) -> list[tuple[str, float]]:
         """Nearest passages to a query vector: (passage id, cosine similarity), best first."""
-        k = min(k, max(self.count(), 1))
+        if self._size is None:  # counted once per sync: a count is a round trip to Chroma on every query
+            self._size = self.count()
+        k = min(k, max(self._size, 1))
         hits = self._store(self.names[0]).similarity_search_by_vector_with_relevance_scores(
             np.asarray(vector, dtype=float).tolist(), k=k
         )

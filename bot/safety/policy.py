@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.corpus.text import content_terms, stem
+from bot.corpus.tokens import content_terms, stem
 from bot.reply import Category
 from bot.safety import intents
 

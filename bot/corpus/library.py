@@ -1,0 +1,158 @@
+"""The knowledge documents analysed once at start-up: every sentence's lemmas, entities and numbers, the
+aliases people use for each document's subject, and each document's caveats tied to their verbatim sentences."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.corpus.documents import Document, Passage
+from bot.corpus.numbers import numbers
+from bot.corpus.vocabulary import Lexicon, VocabularyData, lemma_text
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+_ACRONYM = re.compile(r"\(([A-Z][A-Za-z]*(?:/[A-Z][A-Za-z]*)*)\)")
+Key = tuple[str, int]
+
+
+def lemmas_of(doc: Doc) -> list[str]:
+    return [t.lemma_.lower() for t in doc if not t.is_space and not t.is_punct]
+
+
+def content_terms(lemmas: Sequence[str], stop: frozenset[str], nlp_stop: frozenset[str]) -> list[str]:
+    return [w for w in lemmas if w not in stop and w not in nlp_stop and any(c.isalnum() for c in w)]
+
+
+@dataclass(frozen=True)
+class SentenceFacts:
+    """One sentence of one passage, analysed once."""
+
+    passage: Passage
+    index: int
+    text: str
+    lemma_text: str
+    terms: frozenset[str]
+    labels: frozenset[str]
+    entities: tuple[tuple[int, int, str], ...]
+    numbers: frozenset[str]
+    defines: frozenset[str]
+    sequence: bool
+    benefit: bool
+    counted: frozenset[str] = frozenset()
+    subject: str = ""  # "X" of a sentence that opens "X is ...": it says what X is
+
+    @property
+    def key(self) -> Key:
+        return (self.passage.id, self.index)
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """A caveat of a document with the verbatim sentences it rests on."""
+
+    doc_id: str
+    id: str
+    text: str
+    evidence: tuple[tuple[Passage, str], ...]
+    kind: str = "limitation"
+
+
+class Library:
+    """Documents, passages and sentences, analysed with one spaCy pipeline and the general vocabulary."""
+
+    def __init__(self, documents: Sequence[Document], nlp: Language, vocabulary: VocabularyData) -> None:
+        self.documents = {d.doc_id: d for d in documents}
+        self.passages = [p for d in documents for p in d.passages]
+        self.by_passage = {p.id: p for p in self.passages}
+        self.stop = vocabulary.stop_words
+        self.nlp_stop = frozenset(w.lower() for w in nlp.Defaults.stop_words)
+        # spaCy's string store grows with every text it reads: snapshot it first, as the dictionary of real words.
+        dictionary = frozenset(nlp.vocab.strings)
+        texts = [(p, i, s) for p in self.passages for i, s in enumerate(p.sentences)]
+        docs = list(nlp.pipe([s for _, _, s in texts]))
+        words: set[str] = set()
+        for d in docs:
+            words.update(t.lower_ for t in d if t.is_alpha)
+            words.update(lemmas_of(d))
+        self.lexicon = Lexicon(vocabulary, words, dictionary)
+        self.sentences: dict[Key, SentenceFacts] = {}
+        for (p, i, s), d in zip(texts, docs, strict=True):
+            lemmas = lemmas_of(d)
+            joined = lemma_text(lemmas)
+            labels = {e.label_ for e in d.ents} | ({"NUMBER"} if any(t.like_num for t in d) else set())
+            self.sentences[(p.id, i)] = SentenceFacts(
+                passage=p,
+                index=i,
+                text=s,
+                lemma_text=joined,
+                terms=frozenset(content_terms(lemmas, self.stop, self.nlp_stop)),
+                labels=frozenset(labels),
+                entities=tuple((e.start_char, e.end_char, e.label_) for e in d.ents)
+                + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in d if t.like_num),
+                numbers=frozenset(numbers(s)),
+                defines=frozenset(a.lower() for a in _ACRONYM.findall(s)),
+                sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
+                benefit=self.lexicon.states_benefit(joined),
+                subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
+                counted=frozenset(
+                    d[j].lemma_.lower() for t in d if t.like_num for j in range(t.i + 1, min(t.i + 3, len(d)))
+                ),
+            )
+        self.numbers = frozenset(n for f in self.sentences.values() for n in f.numbers)
+        n = max(len(self.sentences), 1)
+        df: dict[str, int] = {}
+        for f in self.sentences.values():
+            for t in f.terms:
+                df[t] = df.get(t, 0) + 1
+        self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
+        self.unknown_weight = math.log(1 + n)
+        self.passage_terms = {
+            p.id: frozenset().union(*(self.sentences[(p.id, i)].terms for i in range(len(p.sentences))))
+            for p in self.passages
+        }
+        # Aliases: what a patient may type (lower case) -> the document's own term, and the documents using it.
+        self.aliases: dict[str, tuple[str, frozenset[str]]] = {}
+        owners: dict[str, set[str]] = {}
+        for document in documents:
+            for term, others in document.meta.aliases.items():
+                for name in (term, *others):
+                    owners.setdefault(name.lower(), set()).add(document.doc_id)
+                    self.aliases.setdefault(name.lower(), (term.lower(), frozenset()))
+        self.aliases = {k: (v[0], frozenset(owners[k])) for k, v in self.aliases.items()}
+        self.caveats: dict[str, tuple[Grounding, ...]] = {
+            document.doc_id: tuple(
+                Grounding(
+                    document.doc_id,
+                    c.id,
+                    c.text,
+                    tuple(s for e in c.evidence for s in document.evidence_sentences(e)),
+                    c.kind,
+                )
+                for c in document.meta.caveats
+            )
+            for document in documents
+        }
+        # The sentences that state harms (deaths, adverse events): what a question about risks is answered with.
+        self.risk_keys: dict[Key, str] = {
+            (p.id, p.sentences.index(s)): g.doc_id
+            for gs in self.caveats.values()
+            for g in gs
+            if g.kind == "harm"
+            for p, s in g.evidence
+        }
+
+    def document_of(self, passage: Passage) -> Document:
+        return self.documents[passage.doc_id]
+
+    def suggestions(self) -> tuple[str, ...]:
+        return tuple(q for d in self.documents.values() for q in d.meta.suggested_questions)
+
+    def subject(self) -> str:
+        subjects = [d.meta.subject or d.title for d in self.documents.values()]
+        return "; ".join(subjects) if subjects else "the documents in the knowledge folder"

@@ -1,0 +1,163 @@
+"""The general lay <-> clinical vocabulary (vocabulary.yaml) and the words of the knowledge documents.
+
+Matching works on spaCy lemmas, lower case, joined by single spaces; a phrase of the vocabulary matches a text
+when its lemmas appear in a row. Misspellings are mended against the documents' and the vocabulary's own words.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
+_WORD = re.compile(r"[a-z][a-z\-/]*[a-z]|[a-z]")
+
+
+def phrase_in(phrase: str, text: str) -> bool:
+    """Does the lemma phrase occur in the lemma text, as whole words?"""
+    return f" {phrase} " in f" {text} "
+
+
+@dataclass(frozen=True)
+class VocabularyData:
+    synonyms: tuple[tuple[str, ...], ...]
+    answer_types: dict[str, tuple[str, ...]]
+    intents: dict[str, tuple[str, ...]]
+    premise_words: frozenset[str]
+    benefit_words: tuple[str, ...]
+    yes_no_openers: frozenset[str]
+    stop_words: frozenset[str]
+    sequence_words: frozenset[str]
+    intent_patterns: dict[str, tuple[re.Pattern[str], ...]]
+    generic_answer_cues: frozenset[str]
+    respellings: dict[str, str]
+
+
+@lru_cache(maxsize=4)
+def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
+    """Read and check the vocabulary file; a malformed file is an error naming the file and the section."""
+    raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    need = (
+        "synonyms",
+        "answer_types",
+        "intents",
+        "premise_words",
+        "benefit_words",
+        "yes_no_openers",
+        "stop_words",
+        "sequence_words",
+    )
+    missing = [k for k in need if k not in (raw or {})]
+    if missing:
+        raise ValueError(f"{path}: missing section(s) {', '.join(missing)}")
+
+    def words(items: Iterable[Any]) -> tuple[str, ...]:
+        return tuple(str(w).lower().strip() for w in items)
+
+    return VocabularyData(
+        synonyms=tuple(words(group) for group in raw["synonyms"]),
+        answer_types={str(k).lower(): tuple(map(str, v)) for k, v in raw["answer_types"].items()},
+        intents={str(k): words(v) for k, v in raw["intents"].items()},
+        premise_words=frozenset(words(raw["premise_words"])),
+        benefit_words=words(raw["benefit_words"]),
+        yes_no_openers=frozenset(words(raw["yes_no_openers"])),
+        stop_words=frozenset(words(raw["stop_words"])),
+        sequence_words=frozenset(words(raw["sequence_words"])),
+        generic_answer_cues=frozenset(words(raw.get("generic_answer_cues") or ())),
+        respellings={str(k).lower(): str(v) for k, v in (raw.get("respellings") or {}).items()},
+        intent_patterns={
+            str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
+        },
+    )
+
+
+class Lexicon:
+    """The vocabulary plus the documents' words: synonym expansion and spelling repair for query lemmas."""
+
+    def __init__(
+        self, data: VocabularyData, corpus_words: Iterable[str], dictionary: frozenset[str] | Any = frozenset()
+    ) -> None:
+        self.data = data
+        self.dictionary = dictionary
+        self.corpus = frozenset(corpus_words)
+        vocab_words = {w for group in data.synonyms for phrase in group for w in phrase.split()}
+        self.known = sorted(self.corpus | vocab_words)
+        self._known = frozenset(self.known)
+        self._by_initial: dict[str, list[str]] = {}
+        for w in self.known:
+            self._by_initial.setdefault(w[0], []).append(w)
+
+    @lru_cache(maxsize=8192)  # noqa: B019 - one lexicon per bot; the cache dies with it
+    def correct(self, word: str) -> str:
+        """A word from neither the documents nor the vocabulary, mended to its closest known word."""
+        if word in self._known or len(word) < 5 or not word.isalpha() or word in self.dictionary:
+            return word
+        close = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
+        return close[0] if close else word
+
+    def expand(self, text: str) -> dict[str, set[str]]:
+        """For each word of a vocabulary phrase found in `text` (lemmas): the one-word members of its groups
+        (a word of a longer phrase is not a synonym: "year" of "year old" does not mean "old")."""
+        out: dict[str, set[str]] = {}
+        for group in self.data.synonyms:
+            hits = [p for p in group if phrase_in(p, text)]
+            if hits:
+                words = {p for p in group if " " not in p}
+                for p in hits:
+                    for w in p.split():
+                        out.setdefault(w, set()).update(words)
+        return out
+
+    def phrases(self, text: str) -> dict[str, set[str]]:
+        """Multi-word vocabulary phrases found in `text` ("take part"), each with its groups' one-word members."""
+        out: dict[str, set[str]] = {}
+        for group in self.data.synonyms:
+            for p in group:
+                if " " in p and phrase_in(p, text):
+                    out.setdefault(p, set()).update(w for w in group if " " not in w)
+        return out
+
+    def intents(self, text: str) -> frozenset[str]:
+        cued = {k for k, cues in self.data.intents.items() if any(phrase_in(c, text) for c in cues)}
+        shaped = {k for k, pats in self.data.intent_patterns.items() if any(p.search(text) for p in pats)}
+        return frozenset(cued | shaped)
+
+    def specific_labels(self, text: str) -> frozenset[str]:
+        """The entity kinds asked for by a specific cue ("which drug", "cost"), not a generic one ("how much")."""
+        matched = [c for c in self.data.answer_types if phrase_in(c, text) and c not in self.data.generic_answer_cues]
+        return frozenset(label for cue in matched for label in self.data.answer_types[cue])
+
+    def answer_labels(self, text: str) -> frozenset[str]:
+        """The entity kinds an answer must contain; specific cues ("cost") win over generic ones ("how much")."""
+        matched = [cue for cue in self.data.answer_types if phrase_in(cue, text)]
+        specific = [c for c in matched if c not in self.data.generic_answer_cues]
+        return frozenset(label for cue in (specific or matched) for label in self.data.answer_types[cue])
+
+    def states_benefit(self, text: str) -> bool:
+        return any(phrase_in(w, text) for w in self.data.benefit_words)
+
+
+def lemma_text(lemmas: Sequence[str]) -> str:
+    return " ".join(lemmas)
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+@lru_cache(maxsize=1)
+def _benefit_pattern() -> re.Pattern[str]:
+    words = sorted(load_vocabulary().benefit_words, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w).replace(r"\ ", r"\w*\s+") + r"\w*" for w in words) + r")", re.I)
+
+
+def mentions_benefit(text: str) -> bool:
+    """Plain-text check that a text states a benefit (the vocabulary's benefit words, any inflection)."""
+    return bool(_benefit_pattern().search(text))

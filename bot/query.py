@@ -1,0 +1,205 @@
+"""A message analysed once: clean text, lemmas, terms, the answer type and intents asked for, numbers, the
+aliases it uses, follow-up context, and its vectors. Safety and answering both read it; nothing re-tokenises."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.corpus.documents import split_sentences
+from bot.corpus.library import Library, content_terms, lemmas_of
+from bot.corpus.numbers import numbers
+from bot.corpus.vocabulary import lemma_text, phrase_in
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from spacy.language import Language
+
+# A follow-up leans on what came before: an elliptical opener or a pronoun, and few words of its own.
+_OPENERS = frozenset({"and", "also", "but", "so", "what about", "how about"})
+_PRONOUNS = frozenset(
+    {"they", "them", "their", "it", "its", "this", "that", "those", "these", "he", "she", "his", "her"}
+)
+_ZERO_WIDTH = re.compile(r"[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]")
+
+
+def clean(text: str) -> str:
+    """NFKC, lone surrogates and zero-width characters dropped, whitespace runs squeezed. Never raises."""
+    text = text.encode("utf-8", "replace").decode("utf-8", "replace") if text else ""
+    text = unicodedata.normalize("NFKC", text)
+    text = _ZERO_WIDTH.sub("", text)
+    text = "".join(c if unicodedata.category(c)[0] != "C" or c in "\n\t" else " " for c in text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class Query:
+    """Everything later stages need to know about one message."""
+
+    text: str
+    language: str
+    lemma_text: str
+    terms: tuple[str, ...]
+    expansions: dict[str, frozenset[str]]
+    answer_labels: frozenset[str]
+    specific_labels: frozenset[str]
+    intents: frozenset[str]
+    numbers: frozenset[str]
+    unstated_numbers: tuple[str, ...]
+    premises: tuple[str, ...]
+    yes_no: bool
+    aliases: dict[str, tuple[str, frozenset[str]]]
+    counted: frozenset[str]
+    initialisms: frozenset[str]
+    context: str
+    context_terms: tuple[str, ...]
+    vector: np.ndarray
+    search_vector: np.ndarray
+    sentence_vectors: np.ndarray
+    doc: Any = field(repr=False, compare=False)
+
+    @property
+    def routed_docs(self) -> frozenset[str]:
+        """Documents the question names by an alias that only some documents use ("in the XYZ trial"); empty: all."""
+        owners = [docs for _, docs in self.aliases.values()]
+        return frozenset().union(*owners) if owners else frozenset()
+
+    @property
+    def canonical_terms(self) -> frozenset[str]:
+        return frozenset(term for term, _ in self.aliases.values())
+
+
+class QueryAnalyzer:
+    """Builds a Query: one spaCy pass and one batched embedding call per message."""
+
+    def __init__(self, nlp: Language, embeddings: Embeddings, library: Library) -> None:
+        self.nlp = nlp
+        self.embeddings = embeddings
+        self.library = library
+        self.lexicon = library.lexicon
+        self._alias_patterns = sorted(library.aliases, key=len, reverse=True)
+
+    def _aliases(self, lower: str) -> dict[str, tuple[str, frozenset[str]]]:
+        found: dict[str, tuple[str, frozenset[str]]] = {}
+        taken = lower
+        for alias in self._alias_patterns:
+            pattern = r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"
+            if re.search(pattern, taken):
+                found[alias] = self.library.aliases[alias]
+                taken = re.sub(pattern, " ", taken)
+        all_docs = frozenset(self.library.documents)
+        # An alias every document uses routes nowhere: keep it for matching, drop it from routing.
+        return {a: (t, d if d != all_docs else frozenset()) for a, (t, d) in found.items()}
+
+    def _respell(self, text: str) -> str:
+        spellings = self.lexicon.data.respellings
+        return re.sub(r"[A-Za-z0-9/]+", lambda m: spellings.get(m.group(0).lower(), m.group(0)), text)
+
+    @staticmethod
+    def _alias_terms(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
+        return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
+
+    def _terms(self, lemmas: list[str]) -> list[str]:
+        return [self.lexicon.correct(w) for w in content_terms(lemmas, self.library.stop, self.library.nlp_stop)]
+
+    def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
+        text = clean(text)
+        doc = self.nlp(self._respell(text))
+        lemmas = [self.lexicon.correct(w) for w in lemmas_of(doc)]
+        joined = lemma_text(lemmas)
+        terms = self._terms(lemmas_of(doc))
+        aliases = self._aliases(text.lower())
+        # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
+        # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
+        named = self._alias_terms(aliases)
+        if named and set(terms) - named:
+            terms = [t for t in terms if t not in named]
+        # A phrase of stop words ("take part") still means something: it becomes a term of its own.
+        phrases = {p: ws for p, ws in self.lexicon.phrases(joined).items() if not set(p.split()) <= set(terms)}
+        terms += [p for p in phrases if p not in named]
+        context = self._context(terms, lemmas, history)
+        context_terms = self._terms(lemmas_of(self.nlp(context))) if context else []
+        if context:
+            context_named = self._alias_terms(self._aliases(context.lower()))
+            context_terms = [t for t in context_terms if t not in context_named] or context_terms
+        stated = frozenset(numbers(text))
+        premise_words = self.lexicon.data.premise_words
+        premises = tuple(dict.fromkeys(w for w in lemmas if w in premise_words and w not in self.lexicon.corpus))
+        sentences = list(split_sentences(text)) if len(text) > 120 else []
+        # Embed the text with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
+        mended = "".join((self.lexicon.correct(t.lower_) if t.is_alpha else t.text) + t.whitespace_ for t in doc)
+        texts = [mended, *([f"{context} {mended}"] if context else []), *sentences[:8]]
+        vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
+        own = np.vstack([vectors[:1], vectors[1 + bool(context) :]])
+        grouped = self.lexicon.expand(joined)
+        if context:
+            grouped_context = self.lexicon.expand(lemma_text(lemmas_of(self.nlp(context))))
+            grouped = {**grouped_context, **grouped}
+        # A name a patient uses for a document's subject ("heart attack") stands for the document's own term ("MI").
+        for alias, (term, _) in aliases.items():
+            for word in alias.split():
+                grouped.setdefault(word, set()).update({term, *term.replace("/", " ").split()})
+        grouped.update(phrases)
+        expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
+        intents = self.lexicon.intents(joined)
+        asks_meaning = any(phrase_in(c, joined) for c in ("stand for", "mean", "short for"))
+        if "definition" in intents and not asks_meaning and len(set(terms) - self._alias_terms(aliases)) > 3:
+            intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
+        first = lemmas[0] if lemmas else ""
+        return Query(
+            text=text,
+            language=language,
+            lemma_text=joined,
+            terms=tuple(dict.fromkeys(terms)),
+            expansions=expansions,
+            answer_labels=self.lexicon.answer_labels(joined),
+            specific_labels=self.lexicon.specific_labels(joined),
+            intents=intents,
+            numbers=stated,
+            unstated_numbers=tuple(sorted(stated - self.library.numbers)),
+            premises=premises,
+            yes_no=first in self.lexicon.data.yes_no_openers or joined.endswith(("right", "correct", "true")),
+            aliases=aliases,
+            counted=self._counted(doc, grouped),
+            initialisms=self._initialisms(doc),
+            context=context,
+            context_terms=tuple(dict.fromkeys(context_terms)),
+            vector=vectors[0],
+            search_vector=vectors[1] if context else vectors[0],
+            sentence_vectors=own,
+            doc=doc,
+        )
+
+    @staticmethod
+    def _initialisms(doc: Any) -> frozenset[str]:
+        """What a phrase of the question would be abbreviated to ("relapsing-remitting MS" -> "rrms")."""
+        words = [t for t in doc if t.is_alpha and not t.is_stop and t.pos_ in ("NOUN", "PROPN", "ADJ", "VERB")]
+        letters = [t.lower_ if t.is_upper and len(t) > 1 else t.lower_[0] for t in words]
+        return frozenset("".join(letters[i:j]) for i in range(len(letters)) for j in range(i + 2, len(letters) + 1))
+
+    @staticmethod
+    def _counted(doc: Any, grouped: dict[str, set[str]]) -> frozenset[str]:
+        """What "how many X" counts: X and its synonyms (a number in the answer must count the same thing)."""
+        for t in doc:
+            if t.lower_ in ("many", "much") and t.i > 0 and doc[t.i - 1].lower_ == "how":
+                nouns = [n for n in doc[t.i + 1 : t.i + 4] if n.pos_ in ("NOUN", "PROPN")]
+                if nouns:
+                    word = nouns[0].lemma_.lower()
+                    return frozenset({word, *grouped.get(word, set())})
+        return frozenset()
+
+    @staticmethod
+    def _context(terms: list[str], lemmas: list[str], history: Sequence[dict[str, str]]) -> str:
+        """The last user question when this one leans on it ("How old were they?"), else ""."""
+        if not history or len(terms) > 6:
+            return ""
+        opener = " ".join(lemmas[:2])
+        if not (lemmas[:1] and lemmas[0] in _OPENERS) and opener not in _OPENERS and not _PRONOUNS & set(lemmas):
+            return ""
+        previous = [m.get("content", "") for m in history if m.get("role") == "user" and m.get("content")]
+        return previous[-1] if previous else ""
