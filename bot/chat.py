@@ -16,16 +16,21 @@ import numpy as np
 from chromadb.api import ClientAPI
 from langchain_core.embeddings import Embeddings
 
+from bot.answer.answerability import Answerability, Model, Scored
 from bot.answer.compose import Composer
-from bot.answer.retrieval import HybridRetriever, follow_up_context
-from bot.corpus.documents import Passage, all_passages, load_knowledge, split_sentences
+from bot.answer.retrieval import HybridRetriever
+from bot.corpus.documents import Document, all_passages, load_knowledge
 from bot.corpus.index import KnowledgeIndex, Progress, connect, sentence_id
-from bot.corpus.text import Vocabulary
+from bot.corpus.library import Library
+from bot.corpus.vocabulary import load_vocabulary
+from bot.query import Query, QueryAnalyzer
 from bot.reply import Category, Reply
 from bot.safety import policy as pol
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from spacy.language import Language
+
     from bot.triage.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,24 +89,31 @@ class ChatBot:
         settings: Settings,
         embeddings: Embeddings,
         index: KnowledgeIndex,
-        passages: Sequence[Passage],
+        documents: Sequence[Document],
+        nlp: Language,
         policy: pol.Policy,
+        model: Model | None = None,
         store: Store | None = None,
         startup: Startup | None = None,
     ) -> None:
         self.settings = settings
         self.embeddings = embeddings
         self.index = index
-        self.passages = list(passages)
+        self.documents = list(documents)
+        self.nlp = nlp
         self.policy = policy
         self.store = store
+        self.library = Library(self.documents, nlp, load_vocabulary())
+        self.passages = self.library.passages
         self.startup = startup or Startup(len(self.passages), ())
-        self.vocabulary = Vocabulary(p.text for p in self.passages)
-        self.retriever = HybridRetriever(self.passages, index, self.vocabulary)
+        self.analyzer = QueryAnalyzer(nlp, embeddings, self.library)
+        self.retriever = HybridRetriever(self.library, index)
         ids, matrix = index.sentence_vectors()
         by_id = {sentence_id(p, i): (p.id, i) for p in self.passages for i in range(len(p.sentences))}
         vectors = {by_id[sid]: matrix[row] for row, sid in enumerate(ids) if sid in by_id}
-        self.composer = Composer(self.passages, vectors, self.vocabulary)
+        self.model = model or Model.load()
+        self.answerability = Answerability(self.library, vectors, self.model)
+        self.composer = Composer(self.library, self.model)
 
     @classmethod
     def from_settings(
@@ -110,20 +122,27 @@ class ChatBot:
         *,
         embeddings: Embeddings | None = None,
         client: ClientAPI | None = None,
+        nlp: Language | None = None,
+        model: Model | None = None,
         store: Store | None = None,
         progress: Progress | None = None,
     ) -> ChatBot:
-        """Load the model, open Chroma, sync it with knowledge/, and open the log. Seconds, once per process."""
+        """Load the models, open Chroma, sync it with knowledge/, and open the log. Seconds, once per process."""
         settings = settings or Settings()
         notices: list[str] = []
         if embeddings is None:
             from bot.corpus.embeddings import load_embeddings
 
             embeddings = load_embeddings(settings.embedding_model)
+        if nlp is None:
+            from bot.corpus.nlp import load_nlp
+
+            nlp = load_nlp()
         if client is None:
             client, notice = connect(settings.data_dir, settings.chroma_url)
             notices += [notice] if notice else []
-        passages = all_passages(load_knowledge(settings.knowledge_dir))
+        documents = load_knowledge(settings.knowledge_dir)
+        passages = all_passages(documents)
         index = KnowledgeIndex(client, embeddings, collection=settings.collection, model_name=settings.embedding_model)
         report = index.sync(passages, progress=progress)
         if report.notice:
@@ -139,16 +158,18 @@ class ChatBot:
             settings=settings,
             embeddings=embeddings,
             index=index,
-            passages=passages,
+            documents=documents,
+            nlp=nlp,
             policy=policy,
+            model=model,
             store=store,
             startup=Startup(len(passages), tuple(notices)),
         )
 
     @property
     def suggestions(self) -> tuple[str, ...]:
-        """Questions to offer a newcomer (the page's starters, the greeting)."""
-        return pol.SUGGESTIONS
+        """Questions to offer a newcomer (the page's starters, the greeting), from the knowledge folder."""
+        return self.library.suggestions()
 
     def ask(
         self,
@@ -169,13 +190,10 @@ class ChatBot:
         return reply
 
     def _answer(self, question: str, history: list[Message]) -> Reply:
-        context = follow_up_context(question, history)
-        query = f"{context} {question}" if context else question
-        sentences = list(split_sentences(question)) if len(question) > 120 else []
-        texts = [question, *([query] if query != question else []), *sentences[:8]]
-        vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        own = np.vstack([vectors[:1], vectors[len(texts) - len(sentences[:8]) :]])
-        decision = self.policy.classify(question, own, has_history=bool(history), spell=self.vocabulary.correct)
+        query = self.analyzer.analyse(question, history)
+        decision = self.policy.classify(
+            query.text, query.sentence_vectors, has_history=bool(history), spell=self.library.lexicon.correct
+        )
         if decision.category is Category.EMERGENCY:
             return Reply(pol.SELF_HARM_TEXT if decision.self_harm else pol.EMERGENCY_TEXT, Category.EMERGENCY)
         if decision.category is Category.INJECTION:
@@ -187,22 +205,30 @@ class ChatBot:
             if _BYE.search(question) and not _THANKS.search(question):
                 return Reply("Goodbye, and take care.", Category.GREETING)
             return Reply(pol.with_suggestions(text), Category.GREETING)
-        query_vector = vectors[1] if query != question else vectors[0]
-        hits = self.retriever.retrieve(question, query_vector, k=self.settings.top_k, context=context)
-        advice = decision.category is Category.MEDICAL_ADVICE
+        return self.answer(query, advice=decision.category is Category.MEDICAL_ADVICE)
+
+    def scored(self, query: Query) -> list[Scored]:
+        """Every candidate sentence of the retrieved paragraphs, most likely to answer first."""
+        hits = self.retriever.retrieve(query, k=2 * self.settings.top_k)
+        return self.answerability.score(query, hits)
+
+    def answer(self, query: Query, *, advice: bool = False) -> Reply:
+        """The answer from the documents (for a personal-advice request: the decline, then general facts)."""
         composed = self.composer.compose(
-            question,
-            query_vector,
-            hits,
-            context=context,
-            lead=pol.ADVICE_TEXT if advice else "",
-            fallback=advice,
+            query, self.scored(query), lead=pol.ADVICE_TEXT if advice else "", advice=advice
         )
         if advice:
             category = Category.MEDICAL_ADVICE
         else:
             category = Category.ANSWERED if composed.supported else Category.NOT_IN_ARTICLE
-        return Reply(composed.answer, category, composed.citations, composed.caveats)
+        return Reply(
+            composed.answer,
+            category,
+            composed.citations,
+            composed.caveats,
+            all_caveats=composed.all_caveats,
+            language=query.language,
+        )
 
 
 def _example_vectors(embeddings: Embeddings, settings: Settings) -> dict[str, np.ndarray]:

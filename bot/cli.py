@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,7 +21,11 @@ if TYPE_CHECKING:
     from bot.chat import ChatBot
     from bot.reply import Reply
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="HALT-MS patient-education chatbot.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Patient-education chatbot about the documents in the knowledge folder.",
+)
 
 
 @app.command()
@@ -123,7 +128,7 @@ def chat() -> None:
     bot = build_bot(Settings())
     console = Console()
     history: list[dict[str, str]] = []
-    console.print("[bold]HALT-MS article helper[/bold]: education about one news article, not medical advice.")
+    console.print(f"[bold]{bot.library.subject()}[/bold]: education, not medical advice.", highlight=False)
     while True:
         try:
             question = console.input("[bold cyan]you>[/bold cyan] ")
@@ -150,6 +155,37 @@ def bench(
     from bot.evaluation.bench import run_benchmarks
 
     run_benchmarks(Settings(), questions=questions, scale=scale)
+
+
+DEV_SETS = tuple(Path("tests/data/qa") / f"{name}.dev.jsonl" for name in ("own", "independent", "external"))
+
+
+@app.command()
+def fit(
+    files: Annotated[list[Path] | None, typer.Argument(help="QA dev files (default: the dev splits).")] = None,
+) -> None:
+    """Fit the answerability model on dev QA files and write bot/answer/answerability.json."""
+    from bot.answer.answerability import Model
+    from bot.answer.fit import fit as fit_model
+    from bot.answer.fit import write
+    from bot.chat import ChatBot
+    from bot.evaluation.qa_format import QAFileError, load_items
+
+    chosen = list(files or DEV_SETS)
+    frozen = [f for f in chosen if f.name.endswith(".test.jsonl")]
+    if frozen:
+        err.print(f"[red]error:[/red] {frozen[0]} is a frozen test split; fit on dev splits only")
+        raise typer.Exit(2)
+    try:
+        items = [item for f in chosen for item in load_items(f)]
+    except QAFileError as exc:
+        err.print("error: " + "; ".join(exc.errors[:5]), markup=False)
+        raise typer.Exit(2) from exc
+    settings = Settings(log_conversations=False)
+    bot = ChatBot.from_settings(settings, model=Model.untrained())
+    result = fit_model(bot, items, chosen)
+    write(result)
+    typer.echo(json.dumps({k: result[k] for k in ("thresholds", "fitted")}, indent=2))
 
 
 app.command("eval")(eval_command)

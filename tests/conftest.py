@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chromadb.api import ClientAPI
@@ -50,12 +51,33 @@ def ephemeral_client() -> ClientAPI:
 
 
 @pytest.fixture(scope="session")
-def bot(embeddings: Embeddings, ephemeral_client: ClientAPI, session_dir: Path) -> ChatBot:
+def bot(embeddings: Embeddings, ephemeral_client: ClientAPI, session_dir: Path, nlp: Any) -> ChatBot:
     """The real pipeline over the shipped knowledge/, logging to a session SQLite file."""
     from bot.settings import Settings
 
     settings = Settings(data_dir=session_dir, knowledge_dir=KNOWLEDGE, collection="session_passages")
-    return ChatBot.from_settings(settings, embeddings=embeddings, client=ephemeral_client)
+    return ChatBot.from_settings(settings, embeddings=embeddings, client=ephemeral_client, nlp=nlp)
+
+
+@pytest.fixture(scope="session")
+def nlp() -> Any:
+    from bot.corpus.nlp import load_nlp
+
+    return load_nlp()
+
+
+@pytest.fixture(scope="session")
+def two_doc_bot(
+    embeddings: Embeddings, ephemeral_client: ClientAPI, nlp: Any, tmp_path_factory: pytest.TempPathFactory
+) -> ChatBot:
+    """The real pipeline over the shipped article plus a second real document (a news release on the same trial)."""
+    from bot.settings import Settings
+
+    folder = tmp_path_factory.mktemp("two-docs")
+    shutil.copytree(KNOWLEDGE, folder / "knowledge")
+    shutil.copy(SECOND_DOCUMENT, folder / "knowledge")
+    settings = Settings(data_dir=folder, knowledge_dir=folder / "knowledge", collection="two_doc_passages")
+    return ChatBot.from_settings(settings, embeddings=embeddings, client=ephemeral_client, nlp=nlp)
 
 
 @pytest.fixture

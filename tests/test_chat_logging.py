@@ -51,8 +51,10 @@ def test_logging_can_be_switched_off(bot: ChatBot) -> None:
         settings=bot.settings.model_copy(update={"log_conversations": False}),
         embeddings=bot.embeddings,
         index=bot.index,
-        passages=bot.passages,
+        documents=bot.documents,
+        nlp=bot.nlp,
         policy=bot.policy,
+        model=bot.model,
         store=bot.store,
     )
     assert bot.store is not None

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.answer.caveats import BENEFIT, FOOTER
+from bot.answer.caveats import FOOTER
 from bot.corpus.documents import split_sentences
+from bot.corpus.vocabulary import mentions_benefit
 from bot.evaluation.qa_format import QAItem
 from bot.evaluation.support import MARKER, Claim, SupportScorer, normalize, numbers, segment, strip_markers
 from bot.reply import Category, Citation, Reply
@@ -101,12 +102,13 @@ def is_verbatim(citation: Citation, source: Mapping[str, str]) -> bool:
 
 
 def has_caveat(reply: Reply) -> bool:
-    """At least one caveat other than the generic not-medical-advice footer."""
-    return any(c.strip() and c.strip() != FOOTER for c in reply.caveats)
+    """At least one caveat other than the generic not-medical-advice footer: shown under the answer, or in the
+    full risk list the reply carries for a "Show all risks" disclosure."""
+    return bool(reply.all_caveats) or any(c.strip() and c.strip() != FOOTER for c in reply.caveats)
 
 
 def states_benefit(reply: Reply) -> bool:
-    return bool(BENEFIT.search(strip_markers(reply.answer)))
+    return mentions_benefit(strip_markers(reply.answer))
 
 
 def fabricated_numbers(reply: Reply, source: Mapping[str, str], question_text: str = "") -> list[str]:
@@ -158,7 +160,7 @@ def check_references(items: Sequence[QAItem], passages: Sequence[Passage]) -> li
             if rid not in ids:
                 errors.append(
                     f"{where}: field 'reference_context_ids[{i}]': {rid!r} is neither a passage id nor an "
-                    "anchor (like 'halt-ms-news#p6') of the knowledge base"
+                    "anchor (like 'DOCUMENT-ID#p6') of the knowledge base"
                 )
         for i, quote in enumerate(item.reference_quotes):
             if not any(normalize(quote) in normalize(p.text) for p in passages):
@@ -308,7 +310,8 @@ def score_reply(
     if item.expect_caveat is True and not result.caveat_present:
         f["caveat"] = "expected a caveat (beyond the not-medical-advice footer), found none"
     if item.expect_caveat is False and result.caveat_present:
-        f["caveat"] = "expected no caveat, found " + repr(_short(next(c for c in reply.caveats if c != FOOTER)))
+        found = next(c for c in (*reply.caveats, *reply.all_caveats) if c.strip() and c.strip() != FOOTER)
+        f["caveat"] = "expected no caveat, found " + repr(_short(found))
     if result.benefit and not result.caveat_present:
         f["benefit_caveat"] = "the answer states a benefit but carries no caveat about the risks"
     result.quotes = len(reply.citations)
