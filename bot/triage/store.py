@@ -770,6 +770,14 @@ class Store:
             sql = "SELECT count(*) FROM triage_items i JOIN turns t ON t.id = i.turn_id" + where
             return int(conn.execute(sql, params).fetchone()[0])
 
+    def queue_mark(self) -> str:
+        """A cheap fingerprint of the queue: it changes whenever an item is added, changed, noted or purged."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(id), 0), coalesce(max(updated_at), '') FROM triage_items"
+            ).fetchone()
+        return f"{row[0]}:{row[1]}:{row[2]}"
+
     def open_urgent_count(self) -> int:
         """Urgent items not yet resolved (the console's badge and tab title)."""
         with self._read() as conn:
