@@ -53,7 +53,7 @@ def patient_page(suggestions: Sequence[str], *, max_chars: int) -> str:
         <label for="question">Your question about the article</label>
         <div class="ask-row">
           <textarea id="question" name="question" rows="1" maxlength="{max_chars}"
-            placeholder="For example: how many people took part?" autofocus></textarea>
+            placeholder="Ask about the article" autofocus></textarea>
           <button type="submit" id="send">Send</button>
         </div>
       </form>

@@ -3,6 +3,9 @@
 (function () {
   "use strict";
   var KEY = "halt-ms-conversation-v1";
+  // Drawn thumbs: emoji fonts are not on every machine (headless browsers show empty boxes).
+  var ICON_UP = '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"><path d="M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"/></svg>';
+  var ICON_DOWN = '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"><path d="M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"/></svg>';
   var $ = function (sel, root) { return (root || document).querySelector(sel); };
   var chat = $("#chat"), log = $("#log"), box = $("#question"), form = $("#ask"), send = $("#send");
   var sources = $("#sources-body"), announce = $("#announce"), newAnswer = $("#new-answer");
@@ -161,9 +164,9 @@
     var wrap = el("div", { "class": "fb" });
     var bar = el("div", { "class": "feedback", role: "group", "aria-label": "Feedback on answer " + (i + 1) });
     var up = el("button", { type: "button", "class": "fb-up", "aria-pressed": "false", title: "Helpful" });
-    up.innerHTML = '<span aria-hidden="true">👍</span><span class="visually-hidden">Helpful</span>';
+    up.innerHTML = ICON_UP + '<span class="visually-hidden">Helpful</span>';
     var down = el("button", { type: "button", "class": "fb-down", "aria-pressed": "false", title: "Not helpful" });
-    down.innerHTML = '<span aria-hidden="true">👎</span><span class="visually-hidden">Not helpful</span>';
+    down.innerHTML = ICON_DOWN + '<span class="visually-hidden">Not helpful</span>';
     var report = el("button", { type: "button", "class": "fb-report" }, "Report a problem");
     var status = el("span", { "class": "fb-status", role: "status" });
     bar.appendChild(up); bar.appendChild(down); bar.appendChild(report); bar.appendChild(status);
@@ -259,7 +262,8 @@
       if (e.citations && e.citations.length) {
         var ol = el("ul", { "class": "print-citations" });
         e.citations.forEach(function (c) {
-          ol.appendChild(el("li", {}, "[" + c.n + "] " + c.title + ", " + c.where + ": “" + c.quote + "”" +
+          var quoted = /^[“"]/.test(c.quote) ? c.quote : "“" + c.quote + "”";
+          ol.appendChild(el("li", {}, "[" + c.n + "] " + c.title + ", " + c.where + ": " + quoted +
                                       (c.source_url ? " (" + c.source_url + ")" : "")));
         });
         qa.appendChild(ol);
