@@ -422,7 +422,7 @@ def test_staff_assign_resolve_audit_search_export_and_accessibility(
     page.locator("#search textarea, #search input").first.fill("insurance")
     page.locator("#search textarea, #search input").first.press("Enter")
     expect(page.locator("#queue-summary")).to_contain_text("insurance")
-    table.get_by_text(UNANSWERED).first.click()
+    table.get_by_text(UNANSWERED).locator("visible=true").first.click()
     detail = page.locator("#item-detail")
     expect(detail).to_contain_text("Conversation (1 turn)")
     expect(page.locator("#assignee textarea, #assignee input").first).to_have_value(STAFF_USER)

@@ -21,6 +21,9 @@ STAFF_HEAD = """
 
 STAFF_CSS = """
 .gradio-container { max-width: 1400px !important; }
+/* Contrast (WCAG AA 4.5:1): Gradio's orange primary button and grey footer links are too light. */
+button.primary, .primary { background: #0b57d0 !important; color: #fff !important; border-color: #0b57d0 !important; }
+footer a, footer button, .show-api, .built-with, .settings { color: #1f2933 !important; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: .85em; font-weight: 600;
   background: #e8eaed; color: #1f2933; margin-right: 4px; }
 .badge.urgent { background: #b00020; color: #fff; }
