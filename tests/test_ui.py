@@ -12,6 +12,8 @@ import io
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -515,6 +517,64 @@ def test_patient_page_has_only_the_chat_api(served: dict[str, Any]) -> None:
     assert list(info["named_endpoints"]) == ["/chat"] and info["unnamed_endpoints"] == {}
     for word in ("triage", "export_csv", "Resolve", "SECRETMARKER", STAFF_USER):
         assert word not in config and word not in page
+
+
+def test_page_calls_ask_and_feedback_over_http(served: dict[str, Any]) -> None:
+    store: Store = served["store"]
+    with httpx.Client(base_url=served["url"], timeout=30) as client:
+        page = client.get("/").text
+        assert "<h1>HALT-MS article helper</h1>" in page and 'id="question"' in page
+        assert page.index('id="question"') < page.index('id="chat"'), "the question box comes first"
+        assert client.post("/api/ask", content="message=hi").status_code == 400  # JSON only
+        assert client.post("/api/ask", json={"message": "hi", "session": "x"}).status_code == 400  # bad session id
+        entry = client.post(
+            "/api/ask", json={"message": "How old were the volunteers?", "session": "page-session-1", "group": 3}
+        ).json()
+        assert entry["kind"] == "answer" and 'href="#src-3-1"' in entry["html"] and entry["turn_id"]
+        turn = store.get_turn(entry["turn_id"])
+        assert turn.session_id == "web:page-session-1" and turn.source == "ui"
+
+        def feedback(session: str, rating: str, comment: str = "") -> Any:
+            body = {"session": session, "turn_id": entry["turn_id"], "rating": rating, "comment": comment}
+            return client.post("/api/feedback", json=body)
+
+        assert feedback("someone-else-1", "down").json()["ok"] is False
+        assert feedback("page-session-1", "nonsense").status_code == 400
+        assert feedback("page-session-1", "down", "Too vague").json() == {
+            "ok": True,
+            "message": "Thanks: your feedback was recorded and a member of staff will look at this answer.",
+        }
+    assert [(f.rating, f.comment) for f in store.feedback(entry["turn_id"])] == [("down", "Too vague")]
+
+
+def test_answers_at_once_are_bounded_and_the_overflow_is_told_kindly(bot: ChatBot, store: Store) -> None:
+    settings = bot.settings.model_copy(update={"concurrency_limit": 1, "queue_max_size": 1, "request_timeout_s": 5})
+    gate = threading.Event()
+    slow = with_store(bot, store)
+    real_ask = slow.ask
+
+    def held_ask(*args: Any, **kwargs: Any) -> Reply:
+        gate.wait(10)
+        return real_ask(*args, **kwargs)
+
+    slow.ask = held_ask  # type: ignore[method-assign]
+    chat = PatientChat(slow, settings, store)
+    try:
+        results: dict[str, Any] = {}
+        first = threading.Thread(target=lambda: results.update(a=chat.answer("hello", session_id="s1", client="a")))
+        first.start()
+        time.sleep(0.3)
+        second = threading.Thread(target=lambda: results.update(b=chat.answer("hello", session_id="s2", client="b")))
+        second.start()
+        time.sleep(0.3)
+        third = chat.answer("hello", session_id="s3", client="c")  # one answering, one waiting: no room
+        gate.set()
+        first.join(10)
+        second.join(10)
+    finally:
+        chat.close()
+    assert third.kind == "busy" and "try again" in third.text
+    assert results["a"].kind == "answer" and results["b"].kind == "answer"
 
 
 def _login(client: httpx.Client, password: str = STAFF_PASSWORD) -> httpx.Response:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,10 @@ APOLOGY_TIMEOUT = (
     "Sorry, that took too long and I had to stop. Please try again in a moment, perhaps with a shorter "
     "question. If this is an emergency, call 911 or your local emergency number."
 )
+APOLOGY_BUSY = (
+    "Sorry, a lot of people are asking right now and I couldn't get to your question. Please try again in a "
+    "minute. If this is an emergency, call 911 or your local emergency number."
+)
 _SESSION = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 RATINGS = ("up", "down", "report")
 
@@ -47,7 +53,7 @@ class Outcome:
 
     reply: Reply | None
     notice: str = ""
-    kind: str = "answer"  # answer | empty | too_long | invalid | rate_limited | timeout | error
+    kind: str = "answer"  # answer | empty | too_long | invalid | rate_limited | busy | timeout | error
 
     @property
     def text(self) -> str:
@@ -79,6 +85,11 @@ class PatientChat:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(2, settings.concurrency_limit * 2), thread_name_prefix="bot-ask"
         )
+        # BOT_CONCURRENCY_LIMIT answers at once, page and API together (a slot is held while the bot works, even
+        # past a timeout), and at most BOT_QUEUE_MAX_SIZE messages waiting for a slot.
+        self._slots = threading.BoundedSemaphore(settings.concurrency_limit)
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     # -- the one pipeline behind the page and the API
 
@@ -113,9 +124,24 @@ class PatientChat:
         notice = self._limited(session_id, client)
         if notice:
             return Outcome(None, notice, "rate_limited")
-        future = self._pool.submit(self.bot.ask, message, history or [], session_id=session_id, source=source)
+        started = time.monotonic()
+        if not self._take_slot():
+            return Outcome(None, APOLOGY_BUSY, "busy")
+
+        def ask() -> Reply:
+            try:
+                return self.bot.ask(message, history or [], session_id=session_id, source=source)
+            finally:
+                self._slots.release()
+
         try:
-            return Outcome(future.result(timeout=self.settings.request_timeout_s))
+            future = self._pool.submit(ask)
+        except RuntimeError:  # shutting down
+            self._slots.release()
+            return Outcome(None, APOLOGY_ERROR, "error")
+        remaining = max(0.001, self.settings.request_timeout_s - (time.monotonic() - started))
+        try:
+            return Outcome(future.result(timeout=remaining))
         except InvalidQuestion as exc:
             return Outcome(None, f"Sorry, I can't answer that message as sent: {exc}.", "invalid")
         except concurrent.futures.TimeoutError:
@@ -130,6 +156,18 @@ class PatientChat:
         except Exception:
             log.exception("bot.ask failed (session %s, %d chars)", session_id, len(message))
             return Outcome(None, APOLOGY_ERROR, "error")
+
+    def _take_slot(self) -> bool:
+        """Wait (up to the request timeout) for one of the answering slots; False when too many are waiting."""
+        with self._waiting_lock:
+            if self._waiting >= self.settings.queue_max_size:
+                return False
+            self._waiting += 1
+        try:
+            return self._slots.acquire(timeout=self.settings.request_timeout_s)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
 
     def respond(self, message: str, history: list[dict[str, str]] | None, request: gr.Request | None) -> str:
         """The `/chat` API: the final answer text (answer, caveats, sources) or a notice, never an exception.
