@@ -19,6 +19,8 @@ from bot.reply import Category, Reply
 from bot.triage.alert import WebhookAlerter
 from bot.triage.store import Store
 
+pytestmark = pytest.mark.slow  # starts a loopback HTTP server
+
 
 class _SlowReceiver(BaseHTTPRequestHandler):
     posts: ClassVar[list[dict[str, Any]]] = []

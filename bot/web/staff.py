@@ -526,36 +526,38 @@ def build_staff_blocks(console: StaffConsole) -> gr.Blocks:
         filters = [status, category, search, page_no, tz]
         listing = [table, summary, page_no, page_label, badge]
         first_page = [status, category, search, gr.State(1), tz]
+        # The queue redraws in place (timer, filters, after actions): no dimming overlay, which would also drop the
+        # text's contrast while it lasts.
         quiet: dict[str, Any] = {"show_progress": "hidden"}
         # The browser's time zone first (times are shown in the staff member's local time), then the queue.
         page.load(None, None, tz, js="() => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'").then(
             console.queue_table, filters, listing
         )
         timer.tick(console.live, [*filters, seen], [*listing, seen], **quiet)
-        refresh.click(console.queue_table, filters, listing, api_name="queue")
+        refresh.click(console.queue_table, filters, listing, api_name="queue", **quiet)
         clear_action = (lambda: "", None, action)
         for control in (status, category):
-            control.change(console.queue_table, first_page, listing).then(*clear_action)
-        search.submit(console.queue_table, first_page, listing).then(*clear_action)
+            control.change(console.queue_table, first_page, listing, **quiet).then(*clear_action)
+        search.submit(console.queue_table, first_page, listing, **quiet).then(*clear_action)
 
         def step(delta: int) -> Callable[[Any], int]:
             return lambda n: max(1, int(n or 1) + delta)
 
-        prev_btn.click(step(-1), page_no, page_no).then(console.queue_table, filters, listing)
-        next_btn.click(step(1), page_no, page_no).then(console.queue_table, filters, listing)
+        prev_btn.click(step(-1), page_no, page_no).then(console.queue_table, filters, listing, **quiet)
+        next_btn.click(step(1), page_no, page_no).then(console.queue_table, filters, listing, **quiet)
         opened = [detail, assignee]
         table.select(console.select_row, None, item_id).then(console.detail, [item_id, tz], opened).then(*clear_action)
         open_btn.click(console.detail, [item_id, tz], opened, api_name="item").then(*clear_action)
         item_id.submit(console.detail, [item_id, tz], opened).then(*clear_action)
         assign_btn.click(console.assign, [item_id, assignee], [action]).success(
             console.detail, [item_id, tz], opened
-        ).then(console.queue_table, filters, listing)
+        ).then(console.queue_table, filters, listing, **quiet)
         note_btn.click(console.note, [item_id, note], [action, note]).success(
             console.detail, [item_id, tz], opened
-        ).then(console.queue_table, filters, listing)
+        ).then(console.queue_table, filters, listing, **quiet)
         resolve_btn.click(console.resolve, [item_id, note], [action, note]).success(
             console.detail, [item_id, tz], opened
-        ).then(console.queue_table, filters, listing)
+        ).then(console.queue_table, filters, listing, **quiet)
         export_btn.click(console.export_download, [status, category, search], export_file, api_name="export_csv")
         chart_outputs = [per_day, per_day_table, unanswered, feedback, feedback_table]
         insights.select(console.charts, None, chart_outputs)
