@@ -84,7 +84,11 @@
   // -- keeping the newest answer's first line in view
   function nearBottom() { return chat.scrollHeight - chat.clientHeight - chat.scrollTop < 80; }
   function showAnswer(node) {
-    chat.scrollTop += node.getBoundingClientRect().top - chat.getBoundingClientRect().top - 8;
+    // The question above the answer too when both fit, else the answer's own first line at the top.
+    var turn = node.closest(".turn") || node;
+    var box = chat.getBoundingClientRect();
+    var target = node.getBoundingClientRect().top - turn.getBoundingClientRect().top < box.height / 3 ? turn : node;
+    chat.scrollTop += target.getBoundingClientRect().top - box.top - 8;
     var top = node.getBoundingClientRect().top;
     if (top < 0 || top > window.innerHeight - 60) { window.scrollBy(0, top - 80); }
     newAnswer.hidden = true;
