@@ -265,6 +265,8 @@ def test_an_old_style_long_caveat_list_still_puts_the_answer_first() -> None:
     old = Reply("Answer [1].", Category.ANSWERED, (CITATION,), caveats=("Risk A [1].", "Risk B.", "Risk C.", FOOTER))
     shown = render_reply(old, 0)
     assert shown.count("caveat-summary") == 1 and "Show all risks (3)" in shown
+    short = Reply("Answer [1].", Category.ANSWERED, (CITATION,), caveats=("Risk A [1].", FOOTER))
+    assert "caveat-summary" in render_reply(short, 0) and "<details" not in render_reply(short, 0)
 
 
 def test_everything_shown_is_escaped() -> None:
@@ -527,6 +529,8 @@ def test_page_calls_ask_and_feedback_over_http(served: dict[str, Any]) -> None:
         assert page.index('id="question"') < page.index('id="chat"'), "the question box comes first"
         assert client.post("/api/ask", content="message=hi").status_code == 400  # JSON only
         assert client.post("/api/ask", json={"message": "hi", "session": "x"}).status_code == 400  # bad session id
+        huge = {"message": "hi", "session": "page-session-1", "history": [{"role": "user", "content": "x" * 300_000}]}
+        assert client.post("/api/ask", json=huge).status_code == 400
         entry = client.post(
             "/api/ask", json={"message": "How old were the volunteers?", "session": "page-session-1", "group": 3}
         ).json()

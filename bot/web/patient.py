@@ -45,6 +45,7 @@ APOLOGY_BUSY = (
 )
 _SESSION = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 RATINGS = ("up", "down", "report")
+MAX_BODY_BYTES = 256 * 1024  # a question, a dozen earlier messages and a comment fit many times over
 
 
 @dataclass
@@ -231,6 +232,11 @@ def add_patient_routes(app: FastAPI, chat: PatientChat) -> None:
 
     async def _body(request: Request) -> dict[str, Any] | None:
         if not request.headers.get("content-type", "").startswith("application/json"):
+            return None
+        try:
+            if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+                return None
+        except ValueError:
             return None
         try:
             body = await request.json()
