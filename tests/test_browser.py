@@ -451,6 +451,7 @@ def test_staff_assign_resolve_audit_search_export_and_accessibility(
     expect(page.locator("#chart-unanswered")).to_contain_text(UNANSWERED)
     expect(page.locator("#table-messages table")).to_be_visible()
     expect(page.locator("#table-feedback table")).to_be_attached()
+    page.wait_for_timeout(1500)  # let the charts draw for the screenshot
     shot(page, "staff-insights", full_page=True)
 
 

@@ -42,6 +42,7 @@ footer a, footer button, .show-api, .built-with, .settings { color: #1f2933 !imp
 .hbar .bar { background: #0b57d0; height: 16px; border-radius: 4px; min-width: 4px; }
 .hbar .n { font-weight: 700; text-align: right; }
 table.data { border-collapse: collapse; margin: 6px 0; }
+#table-messages, #table-feedback { overflow-x: auto; }
 table.data th, table.data td { border: 1px solid #c4ccd4; padding: 2px 8px; text-align: left; }
 table.data td.n { text-align: right; }
 """

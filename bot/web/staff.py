@@ -93,6 +93,8 @@ def urgent_badge(count: int) -> str:
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str) -> str:
     """A plain HTML table: the text version of a chart, for screen readers and exact numbers."""
     head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in headers)
+    if not rows:
+        rows = [["None yet.", *([""] * (len(headers) - 1))]]
     body = "".join(
         "<tr>"
         + "".join(f'<td class="n">{v}</td>' if isinstance(v, int) else f"<td>{html.escape(str(v))}</td>" for v in row)
