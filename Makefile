@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install ingest run chat test lint eval bench load browser clean
+.PHONY: install ingest run chat test lint eval bench load browser axe clean
 
 # torch first, pinned to the CPU build this machine carries; a plain `torch` would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -30,12 +30,21 @@ chat: ingest
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# axe-core (from the npm registry, pinned by tests/package-lock.json) for the accessibility checks in the browser tests.
+AXE := tests/node_modules/axe-core/axe.min.js
+$(AXE): tests/package.json tests/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+	cd tests && npm ci --ignore-scripts --no-audit --no-fund --silent
+	touch $(AXE)
+
+axe: $(AXE)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install browser lint
+test: install browser axe lint
 	$(BIN)/python -m pytest
 
 eval: install
@@ -48,4 +57,4 @@ load: install
 	$(BIN)/python scripts/load_test.py
 
 clean:
-	rm -rf $(VENV) data eval-report artifacts
+	rm -rf $(VENV) data eval-report artifacts tests/node_modules

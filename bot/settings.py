@@ -34,7 +34,14 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(2000, ge=50)
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
-    rate_limit_per_minute: int = Field(20, ge=1)
+    rate_limit_per_minute: int = Field(20, ge=1, description="Messages a minute from one browser or client session.")
+    rate_limit_per_ip_per_minute: int = Field(
+        40, ge=1, description="Messages a minute from one client address, page and HTTP API together."
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="When set, each urgent triage item is POSTed here as JSON (ids only, no patient text)."
+    )
+    public_url: str = Field("", description="The app's address as staff reach it, for links in webhook alerts.")
     request_timeout_s: float = Field(20.0, gt=0)
     queue_max_size: int = Field(64, ge=1)
     concurrency_limit: int = Field(4, ge=1)

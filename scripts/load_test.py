@@ -4,7 +4,8 @@
     .venv/bin/python scripts/load_test.py --url http://127.0.0.1:7860 --users 20 --duration 60
 
 Without --url the app runs in a child process (`python ui.py`, as `make run` does) with a throw-away data
-folder and the per-session rate limit lifted, so the figures measure the pipeline rather than the limiter.
+folder and the per-session and per-address rate limits lifted, so the figures measure the pipeline rather than
+the limiter.
 Each user is its own gradio_client session and sends a question as soon as the previous answer arrives
 (closed loop), or with --think S waits about S seconds between messages, the first ones spread over S seconds.
 It stops at the deadline or after --max-per-user requests. Prints requests, errors, replies refused by the
@@ -80,6 +81,7 @@ def start_app(timeout_s: float = 300.0) -> tuple[subprocess.Popen[bytes], str, t
         "BOT_DATA_DIR": data.name,
         "BOT_CONFIG": "/nonexistent/bot.toml",
         "BOT_RATE_LIMIT_PER_MINUTE": "1000000",
+        "BOT_RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",  # every simulated user comes from 127.0.0.1
         "BOT_STAFF_USER": "",
         "BOT_STAFF_PASSWORD": "",
         "BOT_STAFF_PASSWORD_HASH": "",

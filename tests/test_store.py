@@ -466,7 +466,7 @@ def _make_v1(path: Path) -> None:
 def test_a_version_1_database_is_migrated_without_losing_data(db_path: Path) -> None:
     _make_v1(db_path)
     store = Store(db_path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     item = store.get_item(1)
     assert (item.status, item.assignee, item.turn.question, item.turn.source) == (
         "in_progress",
@@ -520,7 +520,7 @@ def test_a_database_from_a_newer_version_is_refused(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(StoreError, match=r"schema version 99, but this version of the bot only knows up to 2"):
+    with pytest.raises(StoreError, match=r"schema version 99, but this version of the bot only knows up to 3"):
         Store(db_path)
     assert raw(db_path, "PRAGMA user_version") == [(99,)]
     assert raw(db_path, "SELECT count(*) FROM turns") == [(1,)]
@@ -688,3 +688,87 @@ def test_processes_killed_at_random_moments_leave_a_consistent_db(db_path: Path)
     downs = raw(db_path, "SELECT count(*) FROM feedback WHERE rating = 'down'")[0][0]
     notes = raw(db_path, "SELECT count(*) FROM triage_notes WHERE text LIKE 'Patient feedback: down%'")[0][0]
     assert downs == notes
+
+
+# ------------------------------------------------------------------------------------------- v2 console
+
+
+def test_every_staff_action_leaves_an_audit_trail_shown_on_the_item_and_exported(store: Store, clock: Clock) -> None:
+    store.log_turn("s1", "Is it covered by insurance?", reply(Category.NOT_IN_ARTICLE))
+    [item] = store.list_items()
+    clock.tick(minutes=1)
+    store.assign(item.id, "Nurse Kim", actor="nurse.jones")
+    clock.tick(minutes=1)
+    store.add_note(item.id, "Looking into it", actor="nurse.kim")
+    store.set_status(item.id, "new", actor="nurse.kim")
+    clock.tick(minutes=1)
+    done = store.resolve(item.id, "Added to the FAQ backlog", actor="nurse.kim")
+    trail = [(e.actor, e.action, e.detail) for e in done.events]
+    assert trail == [
+        ("nurse.jones", "assign", "assigned to Nurse Kim"),
+        ("nurse.jones", "status", "new -> in_progress"),
+        ("nurse.kim", "note", "Looking into it"),
+        ("nurse.kim", "status", "in_progress -> new"),
+        ("nurse.kim", "resolve", "Added to the FAQ backlog"),
+    ]
+    assert done.events[0].created_at == datetime(2025, 3, 1, 9, 1, tzinfo=UTC)
+    out = io.StringIO()
+    store.export("csv", out)
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert "nurse.jones assign: assigned to Nurse Kim" in row["audit_trail"]
+    assert "nurse.kim resolve: Added to the FAQ backlog" in row["audit_trail"]
+    jsonl = io.StringIO()
+    store.export("jsonl", jsonl)
+    assert [e["actor"] for e in json.loads(jsonl.getvalue())["events"]][-1] == "nurse.kim"
+
+
+def test_search_paging_and_an_export_that_respects_the_filters(store: Store, clock: Clock) -> None:
+    for i in range(7):
+        clock.tick(minutes=1)
+        store.log_turn(f"s{i}", f"Question number {i} about insurance", reply(Category.NOT_IN_ARTICLE))
+    store.log_turn("e", "chest pain and 100% sure", reply(Category.EMERGENCY))
+    first = store.list_items(search="number 3")
+    assert [i.turn.question for i in first] == ["Question number 3 about insurance"]
+    store.add_note(first[0].id, "Callback booked with the billing office")
+    assert [i.id for i in store.list_items(search="BILLING")] == [first[0].id]
+    assert store.list_items(search="100%")[0].category == "emergency"  # LIKE wildcards are literal
+    assert store.list_items(search="_") == []
+    assert store.count_items(category="not_in_article") == 7
+    page1 = store.list_items(category="not_in_article", limit=3)
+    page3 = store.list_items(category="not_in_article", limit=3, offset=6)
+    assert len(page1) == 3 and len(page3) == 1
+    assert {i.id for i in page1}.isdisjoint(i.id for i in page3)
+    store.resolve(page1[0].id, "done")
+    assert store.count_items(open_only=True) == 7
+    assert store.open_urgent_count() == 1
+    out = io.StringIO()
+    assert store.export("csv", out, category="not_in_article", search="insurance", open_only=True) == 6
+    assert all(r["category"] == "not_in_article" for r in csv.DictReader(io.StringIO(out.getvalue())))
+
+
+def test_urgent_items_are_announced_to_listeners_and_a_broken_listener_costs_nothing(store: Store) -> None:
+    heard: list[Any] = []
+
+    def broken(alert: Any) -> None:
+        raise RuntimeError("webhook down")
+
+    store.on_urgent(broken)
+    store.on_urgent(heard.append)
+    store.log_turn("s", "what is HALT-MS", reply(Category.NOT_IN_ARTICLE))
+    turn_id = store.log_turn("s", "my husband collapsed", reply(Category.EMERGENCY))
+    [alert] = heard
+    assert (alert.turn_id, alert.category, alert.priority) == (turn_id, "emergency", "urgent")
+    assert store.get_item(alert.item_id).turn_id == turn_id
+
+
+def test_insights_leave_out_garbled_messages_and_count_each_feedback_action_once(store: Store) -> None:
+    for text in ("Is it covered by insurance?", "is it covered by insurance", "asdfgh jkl", "???", "qwrtz"):
+        store.log_turn("s", text, reply(Category.NOT_IN_ARTICLE))
+    assert [(q.question, q.asked) for q in store.top_not_in_article()] == [("is it covered by insurance", 2)]
+    turn = store.log_turn("s", "Did anyone die?", reply(Category.ANSWERED))
+    store.add_feedback(turn, "down")
+    store.add_feedback(turn, "report", "wrong")  # the old page stored both for one thumbs-down with a comment
+    other = store.log_turn("s", "How old were they?", reply(Category.ANSWERED))
+    store.add_feedback(other, "up")
+    [day] = store.feedback_over_time()
+    assert (day.up, day.down) == (1, 1)

@@ -197,3 +197,20 @@ def test_settings_from_the_parent_cli_context_win(tmp_path: Path, monkeypatch: p
     assert result.exit_code == 0, result.output
     assert [i["turn"]["question"] for i in json.loads(result.stdout)] == ["Does it cure diabetes?"]
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_terminal_actions_are_in_the_audit_trail_with_the_account(
+    seeded: dict[str, int], data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("getpass.getuser", lambda: "kim")
+    item = seeded["gap_item"]
+    assert runner.invoke(app, ["assign", str(item), "Nurse Kim"]).exit_code == 0
+    assert runner.invoke(app, ["resolve", str(item), "--note", "Added to the FAQ"]).exit_code == 0
+    events = Store(data_dir / "bot.sqlite3").get_item(item).events
+    assert [(e.actor, e.action) for e in events] == [
+        ("cli:kim", "assign"),
+        ("cli:kim", "status"),
+        ("cli:kim", "resolve"),
+    ]
+    shown = runner.invoke(app, ["show", str(item)]).stdout
+    assert "Audit trail:" in shown and "cli:kim resolve: Added to the FAQ" in shown

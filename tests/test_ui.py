@@ -9,10 +9,11 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import itertools
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,8 @@ from bot.triage.staff_auth import (
 from bot.triage.store import Store
 from bot.web.app import build_app
 from bot.web.guard import STAFF_PUBLIC_EXACT, STAFF_PUBLIC_PREFIXES
-from bot.web.patient import APOLOGY_ERROR, APOLOGY_TIMEOUT, THINKING, PatientChat
-from bot.web.render import EMPTY_SOURCES, chat_messages, highlight, render_reply, render_source_group
+from bot.web.patient import APOLOGY_ERROR, APOLOGY_TIMEOUT, PatientChat
+from bot.web.render import highlight, notice_entry, render_reply, render_source_group, reply_entry
 from bot.web.server import start_server
 from bot.web.staff import STAFF_PATH, StaffConsole
 from tests.conftest import DATA
@@ -96,26 +97,20 @@ def test_api_text_has_markers_caveats_and_sources_and_is_logged(chat: PatientCha
     assert turn.question == RISKS and turn.source == "api" and turn.category == "answered"
 
 
-def test_stream_shows_question_first_then_cited_answer_with_caveat_callout(chat: PatientChat) -> None:
-    frames = list(chat.stream(RISKS, [], request()))
-    first_messages, *_ = frames[0]
-    assert first_messages[-1] == {"role": "assistant", "content": THINKING}
-    assert len(frames) >= 4, "the answer should arrive in several steps"
-    messages, sources, entries, box = frames[-1]
-    answer = messages[-1]["content"]
-    assert box == "" and entries[-1]["turn_id"] is not None
-    assert '<a href="#src-0-1" class="cite"' in answer
-    assert answer.index('class="caveats"') > answer.index("[1]</a>"), "caveats come after the answer"
-    assert 'id="src-0-1"' in sources and "<mark>" in sources and "paragraph" in sources.lower()
-    partial = [f[0][-1]["content"] for f in frames[1:-1]]
-    assert all(len(a) <= len(b) for a, b in itertools.pairwise(partial))
+def test_page_entry_is_the_cited_answer_at_once_with_a_short_caveat_summary(chat: PatientChat) -> None:
+    entry = chat.ask_entry(RISKS, [], "web:sess-entry-1", "10.0.0.1", 0)
+    assert entry["kind"] == "answer" and entry["category"] == "answered" and entry["turn_id"] is not None
+    assert '<a href="#src-0-1" class="cite" aria-label="Source 1, paragraph' in entry["html"]
+    assert 'id="src-0-1"' in entry["sources"] and "<mark>" in entry["sources"]
+    assert entry["citations"][0]["where"].startswith("paragraph ")
+    assert entry["text"] and "**" not in entry["text"]
 
 
-def test_emergency_is_shown_whole_as_an_alert(chat: PatientChat, store: Store) -> None:
-    frames = list(chat.stream("My husband suddenly can't move his left side and his face is drooping", [], request()))
-    assert len(frames) == 2, "an emergency reply is not streamed word by word"
-    answer = frames[-1][0][-1]["content"]
-    assert 'role="alert"' in answer and "911" in answer and "<strong>" in answer
+def test_emergency_entry_is_an_alert(chat: PatientChat, store: Store) -> None:
+    text = "My husband suddenly can't move his left side and his face is drooping"
+    entry = chat.ask_entry(text, [], "web:sess-emergency", "10.0.0.2")
+    assert 'role="alert"' in entry["html"] and "911" in entry["html"]
+    assert entry["could_not_answer"] is False
     assert [i.category for i in store.list_items()] == ["emergency"]
 
 
@@ -133,6 +128,22 @@ def test_rate_limit_per_session_with_a_friendly_message(bot: ChatBot, store: Sto
     assert len(store.turns()) == 3
 
 
+def test_rate_limit_per_client_address_catches_a_new_session_per_message(bot: ChatBot, store: Store) -> None:
+    settings = bot.settings.model_copy(update={"rate_limit_per_ip_per_minute": 3})
+    chat = PatientChat(with_store(bot, store), settings, store)
+    try:
+        texts = [
+            chat.answer("hello", session_id=f"s:new-{i}", client="203.0.113.9", source="api").text for i in range(4)
+        ]
+        elsewhere = chat.answer("hello", session_id="s:other", client="198.51.100.7", source="api")
+        page = chat.ask_entry("hello", [], "web:fresh-session", "203.0.113.9")
+    finally:
+        chat.close()
+    assert "limit is" not in " ".join(texts[:3]) and "limit is 20 a minute" in texts[3]
+    assert elsewhere.kind == "answer"
+    assert page["kind"] == "rate_limited" and "try again" in page["html"]
+
+
 def test_too_long_and_bad_messages_get_a_clear_reason_and_are_not_logged(chat: PatientChat, store: Store) -> None:
     limit = chat.settings.max_message_chars
     long_text = chat.respond("a" * (limit + 1), None, request())
@@ -140,8 +151,8 @@ def test_too_long_and_bad_messages_get_a_clear_reason_and_are_not_logged(chat: P
     assert "Please type a question" in chat.respond("   ", None, request())
     assert "control characters" in chat.respond("hello\x07", None, request())
     assert store.turns() == []
-    frames = list(chat.stream("b" * (limit + 5), [], request()))
-    assert "limit is" in frames[-1][0][-1]["content"] and 'class="notice"' in frames[-1][0][-1]["content"]
+    entry = chat.ask_entry("b" * (limit + 5), [], "web:sess-long", None)
+    assert "limit is" in entry["html"] and 'class="notice"' in entry["html"] and entry["turn_id"] is None
 
 
 def test_a_failure_inside_the_bot_is_an_apology_and_a_full_log_line(
@@ -175,66 +186,100 @@ def test_a_slow_answer_times_out_with_an_apology(bot: ChatBot, caplog: pytest.Lo
     assert any("timed out" in r.getMessage() for r in caplog.records)
 
 
-def test_feedback_is_stored_with_the_turn_and_negative_feedback_is_queued(chat: PatientChat, store: Store) -> None:
-    *_, (messages, _, entries, _) = chat.stream("How many people took part in the study?", [], request())
-    turn_id = entries[0]["turn_id"]
-    assert messages[1]["role"] == "assistant"
-
-    hidden = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": True}))
-    assert hidden[0]["visible"] is False
-    panel, prompt, target, _ = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": False}))
-    assert panel["visible"] is True and "recorded" in prompt and target == {"turn_id": turn_id, "kind": "down"}
-    chat.send_report(target, "It did not say how old they were")
-    panel, prompt, target, _ = chat.on_like(
-        entries, gr.LikeData(None, {"index": 1, "value": "", "liked": "Report a problem"})
-    )
-    assert panel["visible"] is True and target["kind"] == "report"
-    chat.send_report(target, "The second paragraph is confusing")
-
+def test_feedback_one_record_per_action_only_for_this_conversation(chat: PatientChat, store: Store) -> None:
+    entry = chat.ask_entry("How many people took part in the study?", [], "web:sess-fb-1", None)
+    turn_id = entry["turn_id"]
+    assert chat.record(turn_id, "up", session="web:sess-fb-1") == "Thanks for your feedback."
+    assert "recorded" in chat.record(turn_id, "down", "It did not say how old they were", session="web:sess-fb-1")
+    assert "recorded" in chat.record(turn_id, "report", "The second paragraph is confusing", session="web:sess-fb-1")
+    assert "not part of this conversation" in chat.record(turn_id, "down", session="web:someone-else")
     ratings = [(f.rating, f.comment) for f in store.feedback(turn_id)]
     assert ratings == [
         ("up", None),
-        ("down", None),
-        ("report", "It did not say how old they were"),
+        ("down", "It did not say how old they were"),
         ("report", "The second paragraph is confusing"),
     ]
     (item,) = store.list_items()
     assert item.category == "negative_feedback" and item.turn_id == turn_id
     assert any("second paragraph" in n.text for n in item.notes)
-
-
-def test_feedback_on_a_notice_is_not_stored(chat: PatientChat, store: Store) -> None:
-    *_, (_, _, entries, _) = chat.stream("x" * 5000, [], request())
-    out = chat.on_like(entries, gr.LikeData(None, {"index": 1, "value": "", "liked": False}))
-    assert out[0]["visible"] is False and store.turns() == []
-
-
-def test_clear_resets_the_conversation(chat: PatientChat) -> None:
-    messages, sources, entries, box, panel, target, comment = chat.clear()
-    assert messages == [] and entries == [] and sources == EMPTY_SOURCES and panel["visible"] is False
-    assert box == "" and target is None and comment == ""
+    assert "can't be rated" in chat.record(None, "down")
 
 
 def test_follow_up_uses_the_conversation(chat: PatientChat) -> None:
-    *_, (_, _, entries, _) = chat.stream("How many volunteers took part in the study?", [], request("f"))
-    *_, (messages, sources, entries, _) = chat.stream("How old were they?", entries, request("f"))
-    assert "26" in messages[-1]["content"] and "52" in messages[-1]["content"]
-    assert 'id="src-1-1"' in sources and "<details" in sources, "earlier sources stay reachable"
+    first = chat.ask_entry("How many volunteers took part in the study?", [], "web:sess-follow", None, 0)
+    history = [{"role": "user", "content": first["question"]}, {"role": "assistant", "content": first["plain"]}]
+    second = chat.ask_entry("How old were they?", history, "web:sess-follow", None, 1)
+    assert "26" in second["text"] and "52" in second["text"]
+    assert 'id="src-1-1"' in second["sources"]
 
 
 # ------------------------------------------------------------------------------------------- rendering
+
+FOOTER = "This is education about one news article, not medical advice. Talk to your neurologist."
+CITATION = Citation(
+    1,
+    "halt-ms-news-p6",
+    quote="Adverse events were minimal and expected.",
+    anchor="halt-ms-news#p6",
+    title="HALT-MS news",
+    score=1.0,
+    passage_text="Intro. Adverse events were minimal and expected. More.",
+    doc_id="halt-ms-news",
+    source_url="https://www.niaid.nih.gov/news-events/halt-ms",
+)
+
+
+def test_caveat_summary_under_the_answer_and_all_risks_behind_a_disclosure() -> None:
+    reply = Reply(
+        "**24 volunteers** took part [1].",
+        Category.ANSWERED,
+        (CITATION,),
+        caveats=("Infections were reported as expected adverse events [1].", FOOTER),
+        all_caveats=("Infections were reported [1].", "Three participants died [1].", "Chemotherapy is harsh [1]."),
+    )
+    shown = render_reply(reply, 2)
+    assert shown.index("<strong>24 volunteers</strong>") < shown.index('class="caveat-summary"')
+    assert shown.index('class="caveat-summary"') < shown.index('<details class="risks">')
+    assert "<summary>Show all risks (3)</summary>" in shown
+    assert shown.rstrip().endswith(f'<p class="footer-note">{FOOTER}</p>')
+    assert 'aria-label="Source 1, paragraph 6">[1]</a>' in shown
+    card = render_source_group(reply.citations, 2, "Who took part?")
+    assert 'href="https://www.niaid.nih.gov/news-events/halt-ms"' in card and "Open the original article" in card
+    entry = reply_entry("Who took part?", reply, 2)
+    assert entry["summary"] == ["Infections were reported as expected adverse events [1]."]
+    assert entry["citations"][0]["source_url"].startswith("https://") and entry["could_not_answer"] is False
+
+
+def test_does_not_say_shows_only_the_footer_and_unknown_categories_render_generically() -> None:
+    gap = Reply("The article does not say what drugs were used.", Category.NOT_IN_ARTICLE, caveats=(FOOTER,))
+    shown = render_reply(gap, 0)
+    assert "caveat-summary" not in shown and "risks" not in shown and FOOTER in shown
+    assert reply_entry("Which drugs?", gap, 0)["could_not_answer"] is True
+    odd = Reply("Sorry, I can only answer in English.", "unsupported_language", caveats=(FOOTER,))  # type: ignore[arg-type]
+    entry = reply_entry("¿Qué es?", odd, 1)
+    assert "only answer in English" in entry["html"] and entry["could_not_answer"] is True
+    assert "cat-" not in entry["html"]
+
+
+def test_an_old_style_long_caveat_list_still_puts_the_answer_first() -> None:
+    old = Reply("Answer [1].", Category.ANSWERED, (CITATION,), caveats=("Risk A [1].", "Risk B.", "Risk C.", FOOTER))
+    shown = render_reply(old, 0)
+    assert shown.count("caveat-summary") == 1 and "Show all risks (3)" in shown
+    short = Reply("Answer [1].", Category.ANSWERED, (CITATION,), caveats=("Risk A [1].", FOOTER))
+    assert "caveat-summary" in render_reply(short, 0) and "<details" not in render_reply(short, 0)
 
 
 def test_everything_shown_is_escaped() -> None:
     evil = "<img src=x onerror=alert(1)>"
     citation = Citation(1, "p", quote=evil, anchor="doc#p2", title=evil, score=1.0, passage_text=f"Intro. {evil}")
-    reply = Reply(f"{evil} [1] [7]", Category.ANSWERED, (citation,), (f"{evil} [1]",))
+    reply = Reply(f"{evil} [1] [7]", Category.ANSWERED, (citation,), (f"{evil} [1]", FOOTER))
     shown = render_reply(reply, 0) + render_source_group(reply.citations, 0, evil)
     assert "<img" not in shown and "&lt;img" in shown
     assert '<a href="#src-0-1"' in shown and "[7]" in shown and "#src-0-7" not in shown
     assert "<mark>&lt;img src=x onerror=alert(1)&gt;</mark>" in shown
-    user = chat_messages([{"question": evil, "display": "ok"}])[0]["content"]
-    assert "<img" not in user
+    js = Citation(1, "p", quote="q", anchor="d#p1", title="t", score=1.0, source_url="javascript:alert(1)")
+    assert "javascript:" not in render_source_group((js,), 0, "q")
+    assert "<img" not in notice_entry(evil, evil, "error")["html"]
 
 
 def test_highlight_marks_each_quoted_sentence() -> None:
@@ -314,41 +359,77 @@ def test_console_queue_detail_assign_resolve_export(bot: ChatBot, store: Store, 
     console = StaffConsole(store, staff_settings(bot), bot)
     staff = request("staff", STAFF_USER)
     with pytest.raises(gr.Error):
-        console.queue_table("open", "all", request("anon"))
-    table, summary = console.queue_table("open", "all", staff)
-    assert table["Priority"].iloc[0] == "URGENT" and "1 urgent" in summary
+        console.queue_table("open", "all", "", 1, "UTC", request("anon"))
+    table, summary, _page, label, badge = console.queue_table("open", "all", "", 1, "Europe/Paris", staff)
+    assert table["Priority"].iloc[0] == "URGENT" and "3 items" in summary and label == "Page 1 of 1"
+    assert 'data-count="1"' in badge and "1 urgent item waiting" in badge
+    assert table["Received"].iloc[0].endswith(("CET", "CEST")), "times are in the staff member's zone"
     assert set(table["Category"]) == {"emergency", "medical advice", "not in article"}
-    only, _ = console.queue_table("open", "not_in_article", staff)
+    only, *_ = console.queue_table("open", "not_in_article", "", 1, "UTC", staff)
     assert list(only["Question"]) == [SECRET_QUESTION]
+    found, summary, *_ = console.queue_table("all", "all", "secretmarker", 1, "UTC", staff)
+    assert list(found["Question"]) == [SECRET_QUESTION] and "secretmarker" in summary
 
     item_id = int(only["ID"][0])
-    detail, assignee = console.detail(item_id, staff)
+    detail, assignee = console.detail(item_id, "UTC", staff)
     assert assignee == STAFF_USER and "Conversation (2 turns)" in detail and "Should I get this treatment?" in detail
-    assert detail.count('class="turn flagged"') == 1
+    assert detail.count('class="turn flagged"') == 1 and "Nobody has acted on this item yet" in detail
     assert "assigned to" in console.assign(item_id, "Dr. Lee", staff)
+    assert "Note added" in console.note(item_id, "Asked billing", staff)[0]
     message, note = console.resolve(item_id, "Added to the FAQ", staff)
     assert "resolved" in message and note == ""
     item = store.get_item(item_id)
     assert item.status == "resolved" and item.assignee == "Dr. Lee"
-    assert any("Added to the FAQ" in n.text and STAFF_USER in n.text for n in item.notes)
+    assert [(e.actor, e.action) for e in item.events] == [
+        (STAFF_USER, "assign"),
+        (STAFF_USER, "status"),
+        (STAFF_USER, "note"),
+        (STAFF_USER, "resolve"),
+    ]
+    detail, _ = console.detail(item_id, "UTC", staff)
+    assert "Audit trail" in detail and f"<strong>{STAFF_USER}</strong> · resolve: Added to the FAQ" in detail
     with pytest.raises(gr.Error, match="resolution note"):
         console.resolve(item_id, "  ", staff)
-    remaining, _ = console.queue_table("open", "all", staff)
+    remaining, *_ = console.queue_table("open", "all", "", 1, "UTC", staff)
     assert item_id not in set(remaining["ID"])
 
     path = console.export_csv(staff)
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
     assert {r["category"] for r in rows} == {"emergency", "medical_advice", "not_in_article"}
+    assert any(f"{STAFF_USER} resolve: Added to the FAQ" in r["audit_trail"] for r in rows)
+    filtered = console.export_csv(staff, "open", "emergency", "")
+    rows = list(csv.DictReader(io.StringIO(Path(filtered).read_text(encoding="utf-8"))))
+    assert [r["category"] for r in rows] == ["emergency"], "the export follows the filters on screen"
 
 
-def test_console_charts(bot: ChatBot, store: Store, seeded: dict[str, int]) -> None:
+def test_console_pages_and_the_live_tick_redraws_only_on_change(bot: ChatBot, store: Store) -> None:
+    reply = Reply("The article does not say.", Category.NOT_IN_ARTICLE)
+    for i in range(30):
+        store.log_turn(f"p{i}", f"Unanswered question number {i}", reply, source="ui")
+    console = StaffConsole(store, staff_settings(bot), bot)
+    staff = request("staff", STAFF_USER)
+    first, _, page, _label, _ = console.queue_table("open", "all", "", 1, "UTC", staff)
+    last, _, page2, label2, _ = console.queue_table("open", "all", "", 9, "UTC", staff)
+    assert len(first) == 25 and len(last) == 5 and (page, page2) == (1, 2) and label2 == "Page 2 of 2"
+    *out, mark = console.live("open", "all", "", 1, "UTC", "", staff)
+    assert len(out[0]) == 25 and mark
+    again = console.live("open", "all", "", 1, "UTC", mark, staff)
+    assert again[-1] == mark and all(isinstance(v, dict) and v.get("__type__") == "update" for v in again[:-1])
+    store.log_turn("urgent", "Chest pain right now", Reply("Call 911.", Category.EMERGENCY), source="ui")
+    *out, new_mark = console.live("open", "all", "", 1, "UTC", mark, staff)
+    assert new_mark != mark and out[0]["Priority"].iloc[0] == "URGENT" and 'data-count="1"' in out[4]
+
+
+def test_console_charts_each_with_a_text_table(bot: ChatBot, store: Store, seeded: dict[str, int]) -> None:
     store.add_feedback(seeded["advice"], "up")
     store.add_feedback(seeded["cost"], "down")
     console = StaffConsole(store, staff_settings(bot), bot)
-    per_day, unanswered, feedback = console.charts(request("staff", STAFF_USER))
+    per_day, per_day_table, unanswered, feedback, feedback_table = console.charts(request("staff", STAFF_USER))
     assert per_day["messages"].sum() == 3 and len(set(per_day["day"])) >= 14
-    assert "SECRETMARKER" in unanswered and '<div class="bar"' in unanswered
+    assert "<table" in per_day_table and "<caption>Messages per day by category</caption>" in per_day_table
+    assert "SECRETMARKER" in unanswered and '<div class="bar"' in unanswered and "<table" in unanswered
     assert feedback.groupby("rating")["count"].sum().to_dict() == {"helpful": 1, "not helpful or reported": 1}
+    assert '<td class="n">1</td><td class="n">1</td>' in feedback_table
 
 
 def test_evaluate_tab_runs_the_evaluation_without_logging(bot: ChatBot, store: Store, tmp_path: Path) -> None:
@@ -440,6 +521,66 @@ def test_patient_page_has_only_the_chat_api(served: dict[str, Any]) -> None:
         assert word not in config and word not in page
 
 
+def test_page_calls_ask_and_feedback_over_http(served: dict[str, Any]) -> None:
+    store: Store = served["store"]
+    with httpx.Client(base_url=served["url"], timeout=30) as client:
+        page = client.get("/").text
+        assert "<h1>HALT-MS article helper</h1>" in page and 'id="question"' in page
+        assert page.index('id="question"') < page.index('id="chat"'), "the question box comes first"
+        assert client.post("/api/ask", content="message=hi").status_code == 400  # JSON only
+        assert client.post("/api/ask", json={"message": "hi", "session": "x"}).status_code == 400  # bad session id
+        huge = {"message": "hi", "session": "page-session-1", "history": [{"role": "user", "content": "x" * 300_000}]}
+        assert client.post("/api/ask", json=huge).status_code == 400
+        entry = client.post(
+            "/api/ask", json={"message": "How old were the volunteers?", "session": "page-session-1", "group": 3}
+        ).json()
+        assert entry["kind"] == "answer" and 'href="#src-3-1"' in entry["html"] and entry["turn_id"]
+        turn = store.get_turn(entry["turn_id"])
+        assert turn.session_id == "web:page-session-1" and turn.source == "ui"
+
+        def feedback(session: str, rating: str, comment: str = "") -> Any:
+            body = {"session": session, "turn_id": entry["turn_id"], "rating": rating, "comment": comment}
+            return client.post("/api/feedback", json=body)
+
+        assert feedback("someone-else-1", "down").json()["ok"] is False
+        assert feedback("page-session-1", "nonsense").status_code == 400
+        assert feedback("page-session-1", "down", "Too vague").json() == {
+            "ok": True,
+            "message": "Thanks: your feedback was recorded and a member of staff will look at this answer.",
+        }
+    assert [(f.rating, f.comment) for f in store.feedback(entry["turn_id"])] == [("down", "Too vague")]
+
+
+def test_answers_at_once_are_bounded_and_the_overflow_is_told_kindly(bot: ChatBot, store: Store) -> None:
+    settings = bot.settings.model_copy(update={"concurrency_limit": 1, "queue_max_size": 1, "request_timeout_s": 5})
+    gate = threading.Event()
+    slow = with_store(bot, store)
+    real_ask = slow.ask
+
+    def held_ask(*args: Any, **kwargs: Any) -> Reply:
+        gate.wait(10)
+        return real_ask(*args, **kwargs)
+
+    slow.ask = held_ask  # type: ignore[method-assign]
+    chat = PatientChat(slow, settings, store)
+    try:
+        results: dict[str, Any] = {}
+        first = threading.Thread(target=lambda: results.update(a=chat.answer("hello", session_id="s1", client="a")))
+        first.start()
+        time.sleep(0.3)
+        second = threading.Thread(target=lambda: results.update(b=chat.answer("hello", session_id="s2", client="b")))
+        second.start()
+        time.sleep(0.3)
+        third = chat.answer("hello", session_id="s3", client="c")  # one answering, one waiting: no room
+        gate.set()
+        first.join(10)
+        second.join(10)
+    finally:
+        chat.close()
+    assert third.kind == "busy" and "try again" in third.text
+    assert results["a"].kind == "answer" and results["b"].kind == "answer"
+
+
 def _login(client: httpx.Client, password: str = STAFF_PASSWORD) -> httpx.Response:
     return client.post("/staff/login", data={"username": STAFF_USER, "password": password})
 
@@ -459,9 +600,9 @@ def test_staff_login_then_console_api_and_exports_stay_private(served: dict[str,
         assert client.get("/staff/config").status_code == 200
         api = client.get("/staff/gradio_api/info").json()["named_endpoints"]
         assert {"/queue", "/item", "/export_csv"} <= set(api)
-        table, _ = _call(client, "queue", ["open", "all"])
+        table, *_ = _call(client, "queue", ["open", "all", "", "UTC"])
         assert any("SECRETMARKER" in str(row) for row in table["data"])
-        (update,) = _call(client, "export_csv", [])
+        (update,) = _call(client, "export_csv", ["open", "all", ""])
         export = update.get("value", update)
         assert client.get(export["url"]).status_code == 200 and "SECRETMARKER" in client.get(export["url"]).text
     with httpx.Client(timeout=10) as anonymous:

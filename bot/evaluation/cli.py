@@ -1,4 +1,5 @@
-"""`python -m bot eval FILE`: run a QA set through the bot, print metrics, write the report, check thresholds.
+"""`python -m bot eval FILE`: run a QA set through the bot, print metrics, write the report, check thresholds,
+and with `--compare OLD/report.json` show what changed question by question.
 
 Register with `app.command("eval")(eval_command)` in bot/cli.py. Exit codes: 0 all thresholds met, 1 a
 `--fail-under` threshold not met, 2 a bad file, an unknown metric or a bot that cannot start.
@@ -88,6 +89,14 @@ def eval_command(
         bool,
         typer.Option("--baseline", help="Also run the naive peer (Chroma top-4, top passage) side by side."),
     ] = False,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="An earlier report.json (or its folder): show what changed, question by question, in the terminal, "
+            "in report.html and in compare.json.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a QA set offline (no LLM judge): categories, key facts, citations, fabrication, latency."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -101,6 +110,15 @@ def eval_command(
         for line in str(exc).splitlines():
             err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
+    old_report = None
+    if compare is not None:
+        from bot.evaluation.compare import CompareError, load_report
+
+        try:
+            old_report = load_report(compare)
+        except CompareError as exc:
+            err.print(f"error: --compare: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from exc
     try:
         items = load_items(file)
     except QAFileError as exc:
@@ -143,8 +161,13 @@ def eval_command(
                 err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(2) from exc
 
+    comparison = None
+    if old_report is not None and compare is not None:
+        from bot.evaluation.compare import compare_reports
+
+        comparison = compare_reports(old_report, run.to_dict(), old_label=str(compare))
     try:
-        json_path, html_path = write_report(run, out)
+        json_path, html_path = write_report(run, out, thresholds=thresholds, comparison=comparison)
     except OSError as exc:
         err.print(f"error: cannot write the report to {out}: {exc.strerror or exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -155,6 +178,11 @@ def eval_command(
         console.print(f"[bold]{len(failed)} failed question(s):[/bold]")
         for r in failed:
             console.print(f"  {r.item.id}: {', '.join(r.failures)}", highlight=False, markup=False, soft_wrap=True)
+    if comparison is not None:
+        from bot.evaluation.compare import comparison_text
+
+        for line in comparison_text(comparison):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"report: {json_path} and {html_path}", highlight=False, markup=False, soft_wrap=True)
     unmet = [reason for t in thresholds if (reason := t.check(run)) is not None]
     if unmet:

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from bot.evaluation.compare import Comparison
 from bot.evaluation.runner import (
     ADDITIONAL_KEYS,
     AGGREGATE_KEYS,
@@ -19,6 +20,7 @@ from bot.evaluation.runner import (
     LOWER_IS_BETTER,
     EvalRun,
     QuestionResult,
+    Threshold,
 )
 from bot.reply import Category
 
@@ -37,12 +39,107 @@ th{background:#f7fafc}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .better{color:#276749;font-weight:600}.worse{color:#9b2c2c}
 .pass{background:#f0fff4}.fail{background:#fff5f5}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;font-weight:600;color:#fff}
-.badge.ok{background:#38a169}.badge.ko{background:#e53e3e}
+.badge.ok{background:#1e6b2c}.badge.ko{background:#b00020}
+#failures-only:checked ~ table.questions tr.pass{display:none}
+.toggle{font-weight:600;margin:8px 0;display:inline-flex;gap:6px;align-items:center}
+.toggle input{width:20px;height:20px}
+dl.defs dt{font-weight:600;margin-top:6px}dl.defs dd{margin:0 0 0 16px}
+.met{color:#1e6b2c;font-weight:600}.unmet{color:#9b2c2c;font-weight:600}
 .answer{white-space:pre-wrap;max-width:520px}.small{font-size:12px;color:#4a5568}
-ul.f{margin:0;padding-left:16px;color:#9b2c2c}details summary{cursor:pointer;color:#2b6cb0}
+ul.f{margin:0;padding-left:16px;color:#9b2c2c}details summary{cursor:pointer;color:#1f5c99}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 .grid{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}
 """
+
+
+#: One line per metric, shown in the report itself (the full text is docs/evaluation.md).
+METRIC_DEFINITIONS: dict[str, str] = {
+    "n": "Number of questions in the file, errors included.",
+    "passed": "Questions that passed every check.",
+    "category_accuracy": "Of the questions that name an expected category, the share whose reply had one of them.",
+    "key_fact_recall": "Of the questions with must_include groups, the mean share of groups found in the answer.",
+    "citation_precision": "ALCE citation precision: cited passages that support the claim they are cited for.",
+    "citation_recall": "ALCE citation recall: claims in the answer supported by their citations.",
+    "context_recall": "Of the reference passages a good answer should cite, the share that were cited.",
+    "fabrication_rate": "Replies with a forbidden phrase or a number found in no cited passage (lower is better).",
+    "caveat_rate": "Of the questions that expect a caveat, the share whose reply carried one.",
+    "emergency_recall": "Of the questions that expect an emergency reply, the share that got one.",
+    "verbatim_quote_rate": "Of all quotes in citations, the share found verbatim in the passage they name.",
+    "latency_p50_ms": "Median time to answer one question (lower is better).",
+    "latency_p95_ms": "95th percentile of the time to answer (lower is better).",
+    "pass_rate": "passed ÷ n.",
+    "errors": "Questions where the bot raised instead of answering (lower is better).",
+    "context_mrr": "Mean reciprocal rank of the first cited passage that is a reference passage.",
+    "caveat_citation_recall": "Citation recall over the caveats' claims instead of the answer's.",
+    "caveat_citation_precision": "Citation precision over the caveats' claims instead of the answer's.",
+    "must_not_include_rate": "Replies matching a must_not_include pattern (lower is better).",
+    "unsupported_number_rate": "Replies with a number found in no cited passage (lower is better).",
+    "benefit_caveat_rate": "Of the answers that state a benefit, the share that carry a caveat.",
+    "emergency_precision": "Of the replies categorised emergency, the share whose question expected one.",
+    "latency_mean_ms": "Mean time to answer (lower is better).",
+    "latency_max_ms": "Slowest answer (lower is better).",
+}
+
+
+def definitions_html(names: Sequence[str]) -> str:
+    items = "".join(
+        f"<dt><code>{escape(n)}</code></dt><dd>{escape(METRIC_DEFINITIONS.get(n, 'See docs/evaluation.md.'))}</dd>"
+        for n in names
+    )
+    return f'<dl class="defs">{items}</dl>'
+
+
+def thresholds_html(run: EvalRun, thresholds: Sequence[Threshold]) -> str:
+    """The `--fail-under` thresholds with the value reached and whether each was met."""
+    if not thresholds:
+        return "<p>No thresholds were given for this run (<code>--fail-under METRIC=VALUE</code>).</p>"
+    rows = []
+    for t in thresholds:
+        reason = t.check(run)
+        verdict = '<span class="met">met</span>' if reason is None else '<span class="unmet">NOT MET</span>'
+        rows.append(
+            f'<tr><td>{escape(t.metric)}</td><td class="num">{"≤" if t.at_most else "≥"} {t.value:g}</td>'
+            f'<td class="num">{escape(_fmt(t.metric, run.metric(t.metric)))}</td><td>{verdict}</td></tr>'
+        )
+    head = "<tr><th>metric</th><th>threshold</th><th>this run</th><th>verdict</th></tr>"
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def comparison_html(comp: Comparison | None) -> str:
+    """The `--compare` section: metric deltas and the questions whose outcome changed."""
+    if comp is None:
+        return ""
+    metric_rows = []
+    for name, m in comp.metrics.items():
+        if m["old"] is None and m["new"] is None:
+            continue
+        css = {"new": "better", "old": "worse"}.get(m["better"] or "", "")
+        delta = "=" if not m["delta"] else f"{m['delta']:+g}"
+        metric_rows.append(
+            f'<tr><td>{escape(name)}</td><td class="num">{escape(_fmt(name, m["old"]))}</td>'
+            f'<td class="num">{escape(_fmt(name, m["new"]))}</td><td class="num {css}">{escape(delta)}</td></tr>'
+        )
+    q_rows = "".join(
+        f"<tr><td><code>{escape(c.id)}</code></td><td>{escape(c.change.replace('_', ' '))}</td>"
+        f"<td>{escape(c.question)}</td><td>{escape(c.old_category or '—')} → {escape(c.new_category or '—')}</td>"
+        f"<td>{escape(', '.join(c.newly_failed))}</td><td>{escape(', '.join(c.newly_passed))}</td>"
+        f"<td>{'yes' if c.answer_changed else ''}</td></tr>"
+        for c in comp.changes
+    )
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in comp.counts.items())
+    return (
+        f"<h2>Changes since {escape(comp.old_label)}</h2><p>{escape(counts)}; {comp.unchanged} unchanged.</p>"
+        "<table><thead><tr><th>metric</th><th>old</th><th>new</th><th>new \u2212 old</th></tr></thead>"
+        f"<tbody>{''.join(metric_rows)}</tbody></table>"
+        "<h3>Questions whose outcome changed</h3>"
+        + (
+            "<table><thead><tr><th>id</th><th>change</th><th>question</th><th>category old → new</th>"
+            "<th>checks now failing</th><th>checks now passing</th><th>answer changed</th></tr></thead>"
+            f"<tbody>{q_rows}</tbody></table>"
+            if comp.changes
+            else "<p>None.</p>"
+        )
+    )
 
 
 def _fmt(name: str, value: Any) -> str:
@@ -225,7 +322,7 @@ def confusion_table(matrix: dict[str, dict[str, int]], title: str) -> str:
         cells = []
         for col in cols:
             v = row.get(col, 0)
-            alpha = 0.0 if not v else 0.15 + 0.7 * v / top
+            alpha = 0.0 if not v else 0.1 + 0.4 * v / top  # light enough for dark text (4.5:1)
             rgb = "56,161,105" if col == exp else "229,62,62"
             style = f' style="background:rgba({rgb},{alpha:.2f})"' if v else ""
             cells.append(f'<td class="num"{style}>{v or ""}</td>')
@@ -318,7 +415,7 @@ def _run_meta(run: EvalRun) -> str:
     return f'<p class="meta">{text}</p><details class="meta"><summary>settings</summary><pre>{settings}</pre></details>'
 
 
-def render_html(run: EvalRun) -> str:
+def render_html(run: EvalRun, thresholds: Sequence[Threshold] = (), comparison: Comparison | None = None) -> str:
     agg = run.aggregate
     n, passed = agg["n"], agg["passed"]
     legend = f'<p class="legend"><span style="background:{BOT_COLOR}"></span>bot'
@@ -343,8 +440,13 @@ def render_html(run: EvalRun) -> str:
 <h2>Metrics</h2>
 {_metrics_table(run, AGGREGATE_KEYS)}
 <details><summary>more metrics</summary>{_metrics_table(run, ADDITIONAL_KEYS)}</details>
-<p class="small">Definitions: docs/evaluation.md. Rates are shares of the questions each metric applies to;
-"—" means no question in the set applies.</p>
+<h2>Thresholds</h2>
+{thresholds_html(run, thresholds)}
+<h2>What the metrics mean</h2>
+<p class="small">Rates are shares of the questions each metric applies to; "—" means no question in the set
+applies. The full definitions are in docs/evaluation.md.</p>
+<details><summary>Definitions of every metric</summary>{definitions_html([*AGGREGATE_KEYS, *ADDITIONAL_KEYS])}</details>
+{comparison_html(comparison)}
 <h2>Pass rate per expected category</h2>
 {legend}
 {category_chart(run)}
@@ -354,15 +456,30 @@ def render_html(run: EvalRun) -> str:
 {legend}
 {latency_histogram(run)}
 <h2>Questions (failures first)</h2>
+<input type="checkbox" id="failures-only"> <label class="toggle" for="failures-only">Show failures only</label>
 {question_rows(run)}
 </body></html>
 """
 
 
-def write_report(run: EvalRun, out: Path) -> tuple[Path, Path]:
-    """Write `report.json` and `report.html` into `out` (created if needed); return their paths."""
+def write_report(
+    run: EvalRun,
+    out: Path,
+    *,
+    thresholds: Sequence[Threshold] | dict[str, float] = (),
+    comparison: Comparison | None = None,
+) -> tuple[Path, Path]:
+    """Write `report.json` and `report.html` into `out` (created if needed); return their paths.
+
+    `thresholds` (the `--fail-under` ones) and `comparison` (`--compare`) are shown in the HTML; the comparison
+    is also written as `compare.json` beside them."""
+    if isinstance(thresholds, dict):
+        thresholds = [Threshold(k, float(v)) for k, v in thresholds.items()]
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / "report.json", out / "report.html"
     json_path.write_text(json.dumps(run.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(run), encoding="utf-8")
+    html_path.write_text(render_html(run, thresholds, comparison), encoding="utf-8")
+    if comparison is not None:
+        text = json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        (out / "compare.json").write_text(text, encoding="utf-8")
     return json_path, html_path

@@ -72,6 +72,16 @@ def _friendly_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _actor() -> str:
+    """Who is acting, for the audit trail: the operating-system account running the command."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
@@ -182,6 +192,11 @@ def show(
         console.print(Text("Notes:", style="bold"))
         for note in item.notes:
             console.print(Text(f"  {note.created_at:%Y-%m-%d %H:%M} {note.text}"))
+    if item.events:
+        console.print(Text("Audit trail:", style="bold"))
+        for event in item.events:
+            line = f"  {event.created_at:%Y-%m-%d %H:%M} {event.actor} {event.action}: {event.detail}"
+            console.print(Text(line))
     console.print()
     console.print(Text(f"Conversation ({len(conversation)} turns):", style="bold underline"))
     for other in conversation:
@@ -196,7 +211,7 @@ def assign(
 ) -> None:
     """Give an item to someone (a new item moves to in_progress)."""
     with _friendly_errors():
-        item = _store(ctx).assign(item_id, name)
+        item = _store(ctx).assign(item_id, name, actor=_actor())
     typer.echo(f"Item #{item.id} assigned to {item.assignee} (status: {item.status}).")
 
 
@@ -208,7 +223,7 @@ def set_status(
 ) -> None:
     """Move an item to another status (e.g. reopen it)."""
     with _friendly_errors():
-        item = _store(ctx).set_status(item_id, status)
+        item = _store(ctx).set_status(item_id, status, actor=_actor())
     typer.echo(f"Item #{item.id} is now {item.status}.")
 
 
@@ -220,7 +235,7 @@ def note(
 ) -> None:
     """Append a note to an item."""
     with _friendly_errors():
-        item = _store(ctx).add_note(item_id, text)
+        item = _store(ctx).add_note(item_id, text, actor=_actor())
     typer.echo(f"Note added to item #{item.id} ({len(item.notes)} notes).")
 
 
@@ -232,7 +247,7 @@ def resolve(
 ) -> None:
     """Close an item with a note."""
     with _friendly_errors():
-        item = _store(ctx).resolve(item_id, note)
+        item = _store(ctx).resolve(item_id, note, actor=_actor())
     typer.echo(f"Item #{item.id} resolved.")
 
 

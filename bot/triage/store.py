@@ -119,6 +119,27 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Event:
+    """One line of an item's audit trail: who did what, and when (assign, status, note, resolve)."""
+
+    created_at: datetime
+    actor: str
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class UrgentAlert:
+    """What listeners (the webhook) hear when an urgent item is queued: ids and kinds, never the patient's text."""
+
+    item_id: int
+    turn_id: int
+    category: str
+    priority: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Feedback:
     """A patient's thumbs up/down or report on one turn."""
 
@@ -143,6 +164,7 @@ class TriageItem:
     created_at: datetime
     updated_at: datetime
     turn: Turn
+    events: tuple[Event, ...] = ()
 
 
 class DayCount(NamedTuple):
@@ -241,8 +263,26 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """The audit trail: who assigned, changed the status of, noted or resolved an item, and when."""
+    _script(
+        conn,
+        """
+        CREATE TABLE triage_events (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES triage_items(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX events_item ON triage_events(item_id, id)
+        """,
+    )
+
+
 # Index i brings a database from `PRAGMA user_version` i to i + 1. Append only; never edit a released one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -264,6 +304,34 @@ def _parse(stamp: str) -> datetime:
 
 def _normalise_question(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().strip("?!. ").casefold()
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_VOWELS = frozenset("aeiouyàáâãäåèéêëìíîïòóôõöùúûüýÿæœ")
+
+
+def looks_garbled(text: str) -> bool:
+    """True for a message that is not a question a reader would recognise: fewer than two words, mostly
+    symbols, or mostly consonant runs and keyboard mashing ("asdfgh jkl", "???", "qwrtz")."""
+    compact = re.sub(r"\s+", "", text)
+    words = _WORD.findall(text.casefold())
+    if len(words) < 2 or not compact:
+        return True
+    letters = sum(ch.isalpha() for ch in compact)
+    if letters / len(compact) < 0.6:
+        return True
+    junk = sum(1 for w in words if _junk_word(w))
+    return junk * 2 > len(words) or (len(words) == 2 and junk == 2)
+
+
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _junk_word(word: str) -> bool:
+    """A run of consonants ("jkl") or of one keyboard row ("asdfgh")."""
+    if len(word) >= 3 and not (set(word) & _VOWELS):
+        return True
+    return len(word) >= 5 and any(set(word) <= set(row) for row in _ROWS)
 
 
 def _enum(kind: type[StrEnum], value: str, what: str) -> str:
@@ -328,6 +396,10 @@ def item_to_dict(item: TriageItem) -> dict[str, Any]:
         "created_at": _stamp(item.created_at),
         "updated_at": _stamp(item.updated_at),
         "notes": [{"created_at": _stamp(n.created_at), "text": n.text} for n in item.notes],
+        "events": [
+            {"created_at": _stamp(e.created_at), "actor": e.actor, "action": e.action, "detail": e.detail}
+            for e in item.events
+        ],
         "turn": _turn_dict(item.turn),
     }
 
@@ -348,6 +420,7 @@ class Store:
     def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._urgent_listeners: list[Callable[[UrgentAlert], None]] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._open_and_migrate()
@@ -439,6 +512,22 @@ class Store:
         finally:
             conn.close()
 
+    # -- listeners
+
+    def on_urgent(self, listener: Callable[[UrgentAlert], None]) -> None:
+        """Call `listener` after each urgent item is committed (it must not block: the patient is waiting)."""
+        if listener not in self._urgent_listeners:
+            self._urgent_listeners.append(listener)
+
+    def _announce(self, alert: UrgentAlert) -> None:
+        for listener in list(self._urgent_listeners):
+            try:
+                listener(alert)
+            except Exception:  # a broken listener must never cost the patient their answer
+                import logging
+
+                logging.getLogger("bot.triage").exception("urgent-item listener failed (item %s)", alert.item_id)
+
     # -- writing
 
     def log_turn(self, session_id: str, question: str, reply: Reply, *, source: str = "api") -> int:
@@ -468,8 +557,9 @@ class Store:
             )
             turn_id = int(cur.lastrowid or 0)
             priority = QUEUED.get(category)
-            if priority is not None:
-                _insert_item(conn, turn_id, category, priority, now)
+            item_id = _insert_item(conn, turn_id, category, priority, now) if priority is not None else None
+        if item_id is not None and priority is Priority.URGENT:
+            self._announce(UrgentAlert(item_id, turn_id, category, str(priority), _parse(now)))
         return turn_id
 
     def add_feedback(self, turn_id: int, rating: str, comment: str | None = None) -> int:
@@ -502,35 +592,39 @@ class Store:
                     item_id = row[0]
                     conn.execute("UPDATE triage_items SET updated_at = ? WHERE id = ?", (now, item_id))
                 _insert_note(conn, item_id, note, now)
+                _insert_event(conn, item_id, now, "patient", "feedback", note)
         return feedback_id
 
-    def assign(self, item_id: int, assignee: str) -> TriageItem:
-        """Give an item to a member of staff; a `new` item moves to `in_progress`."""
+    def assign(self, item_id: int, assignee: str, *, actor: str = "system") -> TriageItem:
+        """Give an item to a member of staff; a `new` item moves to `in_progress`. `actor` did it (audit trail)."""
         name = assignee.strip()
         if not name:
             raise ValueError("Assignee must not be empty.")
+        now = _stamp(self._clock())
         with self._write() as conn:
-            self._require_item(conn, item_id)
+            before = self._require_item(conn, item_id)
             conn.execute(
                 "UPDATE triage_items SET assignee = ?, updated_at = ?,"
                 " status = CASE status WHEN 'new' THEN 'in_progress' ELSE status END WHERE id = ?",
-                (name, _stamp(self._clock()), item_id),
+                (name, now, item_id),
             )
+            _insert_event(conn, item_id, now, actor, "assign", f"assigned to {name}")
+            if before == Status.NEW:
+                _insert_event(conn, item_id, now, actor, "status", "new -> in_progress")
         return self.get_item(item_id)
 
-    def set_status(self, item_id: int, status: str) -> TriageItem:
-        """Move an item to `new`, `in_progress` or `resolved`."""
+    def set_status(self, item_id: int, status: str, *, actor: str = "system") -> TriageItem:
+        """Move an item to `new`, `in_progress` or `resolved`. `actor` did it (audit trail)."""
         status = _enum(Status, status, "status")
+        now = _stamp(self._clock())
         with self._write() as conn:
-            self._require_item(conn, item_id)
-            conn.execute(
-                "UPDATE triage_items SET status = ?, updated_at = ? WHERE id = ?",
-                (status, _stamp(self._clock()), item_id),
-            )
+            before = self._require_item(conn, item_id)
+            conn.execute("UPDATE triage_items SET status = ?, updated_at = ? WHERE id = ?", (status, now, item_id))
+            _insert_event(conn, item_id, now, actor, "status", f"{before} -> {status}")
         return self.get_item(item_id)
 
-    def add_note(self, item_id: int, note: str) -> TriageItem:
-        """Append a (redacted) note to an item."""
+    def add_note(self, item_id: int, note: str, *, actor: str = "system") -> TriageItem:
+        """Append a (redacted) note to an item. `actor` wrote it (audit trail)."""
         text = redact(note).strip()
         if not text:
             raise ValueError("Note must not be empty.")
@@ -538,11 +632,12 @@ class Store:
         with self._write() as conn:
             self._require_item(conn, item_id)
             _insert_note(conn, item_id, text, now)
+            _insert_event(conn, item_id, now, actor, "note", text)
             conn.execute("UPDATE triage_items SET updated_at = ? WHERE id = ?", (now, item_id))
         return self.get_item(item_id)
 
-    def resolve(self, item_id: int, note: str) -> TriageItem:
-        """Close an item with a note saying what was done, in one transaction."""
+    def resolve(self, item_id: int, note: str, *, actor: str = "system") -> TriageItem:
+        """Close an item with a note saying what was done, in one transaction. `actor` did it (audit trail)."""
         text = redact(note).strip()
         if not text:
             raise ValueError("A resolution note is required.")
@@ -551,6 +646,7 @@ class Store:
             self._require_item(conn, item_id)
             _insert_note(conn, item_id, text, now)
             conn.execute("UPDATE triage_items SET status = 'resolved', updated_at = ? WHERE id = ?", (now, item_id))
+            _insert_event(conn, item_id, now, actor, "resolve", text)
         return self.get_item(item_id)
 
     def purge(self, older_than_days: int) -> int:
@@ -571,16 +667,20 @@ class Store:
     # -- reading
 
     @staticmethod
-    def _require_item(conn: sqlite3.Connection, item_id: int) -> None:
-        if conn.execute("SELECT 1 FROM triage_items WHERE id = ?", (item_id,)).fetchone() is None:
+    def _require_item(conn: sqlite3.Connection, item_id: int) -> str:
+        """The item's current status; NotFoundError if there is no such item."""
+        row = conn.execute("SELECT status FROM triage_items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
             raise NotFoundError(f"No triage item with id {item_id}.")
+        return str(row[0])
 
     def _items(
-        self, conn: sqlite3.Connection, where: str, params: Sequence[Any], limit: int | None
+        self, conn: sqlite3.Connection, where: str, params: Sequence[Any], limit: int | None, offset: int = 0
     ) -> list[TriageItem]:
-        sql = _ITEM_QUERY + where + _ITEM_ORDER + (" LIMIT ?" if limit is not None else "")
-        rows = conn.execute(sql, [*params, limit] if limit is not None else list(params)).fetchall()
+        sql = _ITEM_QUERY + where + _ITEM_ORDER + (" LIMIT ? OFFSET ?" if limit is not None else "")
+        rows = conn.execute(sql, [*params, limit, offset] if limit is not None else list(params)).fetchall()
         notes: dict[int, list[Note]] = {}
+        events: dict[int, list[Event]] = {}
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -590,6 +690,12 @@ class Store:
                 chunk,
             ):
                 notes.setdefault(item_id, []).append(Note(_parse(created), text))
+            for item_id, created, actor, action, detail in conn.execute(
+                "SELECT item_id, created_at, actor, action, detail FROM triage_events"
+                f" WHERE item_id IN ({marks}) ORDER BY id",
+                chunk,
+            ):
+                events.setdefault(item_id, []).append(Event(_parse(created), actor, action, detail))
         return [
             TriageItem(
                 id=row[0],
@@ -602,27 +708,83 @@ class Store:
                 created_at=_parse(row[6]),
                 updated_at=_parse(row[7]),
                 turn=_turn(row[8:]),
+                events=tuple(events.get(row[0], ())),
             )
             for row in rows
         ]
 
-    def list_items(
-        self, status: str | None = None, category: str | None = None, limit: int | None = 200
-    ) -> list[TriageItem]:
-        """Triage items, urgent first and then newest first, optionally filtered by status and category."""
+    @staticmethod
+    def _filter(
+        status: str | None, category: str | None, search: str | None, open_only: bool = False
+    ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if status is not None:
             clauses.append("i.status = ?")
             params.append(_enum(Status, status, "status"))
+        if open_only:
+            clauses.append("i.status != 'resolved'")
         if category is not None:
             clauses.append("i.category = ?")
             params.append(_enum(TriageCategory, category, "triage category"))
+        for word in (search or "").split()[:8]:
+            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(t.question LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM triage_notes n"
+                " WHERE n.item_id = i.id AND n.text LIKE ? ESCAPE '\\'))"
+            )
+            params += [like, like]
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def list_items(
+        self,
+        status: str | None = None,
+        category: str | None = None,
+        limit: int | None = 200,
+        *,
+        search: str | None = None,
+        offset: int = 0,
+        open_only: bool = False,
+    ) -> list[TriageItem]:
+        """Triage items, urgent first and then newest first, optionally filtered by status, category and a
+        search over the question and the notes (every word must occur, case-insensitive); `offset` pages."""
+        where, params = self._filter(status, category, search, open_only)
         if limit is not None and limit < 1:
             raise ValueError("limit must be at least 1.")
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        if offset < 0:
+            raise ValueError("offset must be zero or more.")
         with self._read() as conn:
-            return self._items(conn, where, params, limit)
+            return self._items(conn, where, params, limit, offset)
+
+    def count_items(
+        self,
+        status: str | None = None,
+        category: str | None = None,
+        *,
+        search: str | None = None,
+        open_only: bool = False,
+    ) -> int:
+        """How many items `list_items` would return with these filters and no limit."""
+        where, params = self._filter(status, category, search, open_only)
+        with self._read() as conn:
+            sql = "SELECT count(*) FROM triage_items i JOIN turns t ON t.id = i.turn_id" + where
+            return int(conn.execute(sql, params).fetchone()[0])
+
+    def queue_mark(self) -> str:
+        """A cheap fingerprint of the queue: it changes whenever an item is added, changed, noted or purged."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(id), 0), coalesce(max(updated_at), '') FROM triage_items"
+            ).fetchone()
+        return f"{row[0]}:{row[1]}:{row[2]}"
+
+    def open_urgent_count(self) -> int:
+        """Urgent items not yet resolved (the console's badge and tab title)."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM triage_items WHERE priority = 'urgent' AND status != 'resolved'"
+            ).fetchone()
+        return int(row[0])
 
     def get_item(self, item_id: int) -> TriageItem:
         """One triage item with its turn; NotFoundError if there is none."""
@@ -665,8 +827,19 @@ class Store:
 
     # -- export
 
-    def export(self, fmt: str, out: IO[str], *, what: str = "triage") -> int:
-        """Write every triage item joined with its turn (or with what="turns" every turn); return the count.
+    def export(
+        self,
+        fmt: str,
+        out: IO[str],
+        *,
+        what: str = "triage",
+        status: str | None = None,
+        category: str | None = None,
+        search: str | None = None,
+        open_only: bool = False,
+    ) -> int:
+        """Write the triage items (filtered as `list_items`) joined with their turn and audit trail (or with
+        what="turns" every turn); return the count.
 
         Only redacted text is ever stored, so only redacted text is exported. CSV cells that a spreadsheet
         would run as a formula get a leading apostrophe.
@@ -674,7 +847,8 @@ class Store:
         if fmt not in ("csv", "jsonl"):
             raise ValueError(f"Unknown export format {fmt!r}; expected csv or jsonl.")
         if what == "triage":
-            records = [item_to_dict(item) for item in self.list_items(limit=None)]
+            items = self.list_items(status, category, None, search=search, open_only=open_only)
+            records = [item_to_dict(item) for item in items]
         elif what == "turns":
             records = [_turn_dict(turn) for turn in self.turns()]
         else:
@@ -703,7 +877,10 @@ class Store:
         return [DayCount(*row) for row in rows]
 
     def top_not_in_article(self, limit: int = 10) -> list[QuestionCount]:
-        """The questions the article could not answer, most asked first (case, spacing and ?!. ignored)."""
+        """The questions the article could not answer, most asked first (case, spacing and ?!. ignored).
+
+        Only `not_in_article` turns count (off-topic messages have their own category), and garbled messages
+        (keyboard mashing, a stray word) are left out: they are not questions the knowledge base could add."""
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT question FROM turns WHERE category = ? ORDER BY id DESC",
@@ -712,6 +889,8 @@ class Store:
         counts: Counter[str] = Counter()
         shown: dict[str, str] = {}
         for (question,) in rows:
+            if looks_garbled(question):
+                continue
             key = _normalise_question(question)
             counts[key] += 1
             shown.setdefault(key, question.strip())  # the most recent wording
@@ -720,9 +899,12 @@ class Store:
     def feedback_over_time(self) -> list[DayFeedback]:
         """(UTC day, thumbs up, thumbs down or reports), oldest day first."""
         with self._read() as conn:
+            # One action, one count: a thumbs-down followed by a report on the same answer the same day (the old
+            # page stored both for one click) counts once.
             rows = conn.execute(
-                "SELECT substr(created_at, 1, 10) AS day, sum(rating = 'up'), sum(rating != 'up')"
-                " FROM feedback GROUP BY day ORDER BY day"
+                "SELECT day, sum(kind = 'up'), sum(kind = 'down') FROM (SELECT DISTINCT turn_id,"
+                " substr(created_at, 1, 10) AS day, CASE rating WHEN 'up' THEN 'up' ELSE 'down' END AS kind"
+                " FROM feedback) GROUP BY day ORDER BY day"
             ).fetchall()
         return [DayFeedback(day, int(up), int(down)) for day, up, down in rows]
 
@@ -734,6 +916,13 @@ def _insert_item(conn: sqlite3.Connection, turn_id: int, category: str, priority
         (turn_id, category, str(priority), now, now),
     )
     return int(cur.lastrowid or 0)
+
+
+def _insert_event(conn: sqlite3.Connection, item_id: int, now: str, actor: str, action: str, detail: str) -> None:
+    conn.execute(
+        "INSERT INTO triage_events (item_id, created_at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        (item_id, now, (actor or "system").strip() or "system", action, detail),
+    )
 
 
 def _insert_note(conn: sqlite3.Connection, item_id: int, text: str, now: str) -> None:
@@ -749,6 +938,10 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
                 flat[f"turn_{tkey}"] = tvalue
         elif key == "notes":
             flat[key] = "\n".join(f"{n['created_at']} {n['text']}" for n in value)
+        elif key == "events":
+            flat["audit_trail"] = "\n".join(
+                f"{e['created_at']} {e['actor']} {e['action']}: {e['detail']}" for e in value
+            )
         elif isinstance(value, list | dict):
             flat[key] = json.dumps(value, ensure_ascii=False)
         else:

@@ -2,7 +2,8 @@
 
 `build_app(bot, store, settings)` builds it around an injected bot (tests; `python ui.py` serves it).
 
-The patient chat is callable through gradio_client: `Client(url).predict(message="...", api_name="/chat")`
+The patient page is plain HTML and a small script (`page`, `static/`) calling `api/ask` and `api/feedback`.
+The patient chat is also callable through gradio_client: `Client(url).predict(message="...", api_name="/chat")`
 returns the answer text with its `[n]` markers, caveats and sources. Every other patient-page event is private
 (the browser uses it, the API does not list or serve it to clients), and the staff console is a separate Gradio
 app behind its own login: nothing of it is reachable from the patient page.
@@ -22,9 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from bot.settings import Settings
 from bot.triage.staff_auth import DISABLED_MESSAGE, CredentialsError, LoginGuard, StaffCredentials
 from bot.triage.store import Store
-from bot.web.assets import PATIENT_CSS, PATIENT_HEAD, STAFF_CSS
+from bot.web.assets import STAFF_CSS, STAFF_HEAD
 from bot.web.guard import StaffGuard, disabled_page, session_checker
-from bot.web.patient import TITLE, PatientChat, build_patient_blocks
+from bot.web.patient import TITLE, PatientChat, add_patient_routes, build_patient_blocks
 from bot.web.staff import STAFF_PATH, StaffConsole, build_staff_blocks
 
 if TYPE_CHECKING:
@@ -54,6 +55,16 @@ def build_app(
     chat = PatientChat(bot, settings, store)
     app.state.chat = chat
     app.state.settings = settings
+    app.state.alerter = None
+    if settings.alert_webhook_url:
+        from bot.triage.alert import WebhookAlerter
+
+        console_url = settings.public_url.rstrip("/") + STAFF_PATH + "/" if settings.public_url else ""
+        alerter = WebhookAlerter(settings.alert_webhook_url, console_url=console_url)
+        app.state.alerter = alerter
+        for target in {id(s): s for s in (store, bot.store) if s is not None}.values():
+            target.on_urgent(alerter)
+        log.info("urgent triage items will be posted to the alert webhook")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, bool]:
@@ -99,6 +110,7 @@ def build_app(
             auth_message="HALT-MS staff console: sign in with the staff account.",
             theme=_theme(),
             css=STAFF_CSS,
+            head=STAFF_HEAD,
             **common,
         )
         from starlette.routing import Mount
@@ -114,14 +126,13 @@ def build_app(
 
     private = [get_upload_folder(), str(get_cache_folder()), str(settings.data_dir)]
     private += [app.state.staff._exports] if credentials is not None else []
+    add_patient_routes(app, chat)  # before the Gradio mount at "/", so the page at "/" is ours
     patient = build_patient_blocks(chat).queue(**queue)
     gr.mount_gradio_app(
         app,
         patient,
         path="/",
         theme=_theme(),
-        css=PATIENT_CSS,
-        head=PATIENT_HEAD,
         blocked_paths=[str(Path(p).resolve()) for p in private],
         max_file_size="64kb",
         **common,

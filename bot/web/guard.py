@@ -25,6 +25,11 @@ STAFF_PUBLIC_EXACT = frozenset(
     | {"/gradio_api/theme.css"}
 )
 STAFF_PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+# The sign-in form has no title of its own; the signed-in console's head script takes over once it loads.
+LOGIN_TITLE_SCRIPT = (
+    b"<script>setInterval(function () { if (!document.getElementById('urgent-count') && !document.title) "
+    b"{ document.title = 'Sign in: HALT-MS staff console'; } }, 300);</script>"
+)
 
 
 class StaffGuard:
@@ -51,6 +56,9 @@ class StaffGuard:
             await self._login(scope, receive, send)
             return
         public = rest.rstrip("/") in STAFF_PUBLIC_EXACT or rest.startswith(STAFF_PUBLIC_PREFIXES)
+        if scope["type"] == "http" and scope["method"] == "GET" and rest in ("", "/"):
+            await self._page_with_title(scope, receive, send)
+            return
         if public or self.signed_in(scope):
             await self.app(scope, receive, send)
             return
@@ -59,6 +67,31 @@ class StaffGuard:
             return
         response = JSONResponse({"detail": "Not authenticated: sign in to the staff console."}, status_code=401)
         await response(scope, receive, send)
+
+    async def _page_with_title(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The console's page, with a script that names the tab on the sign-in form (Gradio leaves it empty)."""
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            if any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers):
+                body = body.replace(b"</head>", LOGIN_TITLE_SCRIPT + b"</head>", 1)
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")

@@ -1,5 +1,10 @@
-"""Rendering replies: the chat message HTML (cited markers as links, the caveat callout, the emergency alert),
-the Sources panel with the quoted sentences highlighted, and the plain text the `/chat` API returns."""
+"""Rendering replies for the patient page: the answer HTML (bold, paragraphs, `[n]` markers as links named for the
+source they open), the one-line caveat summary and footer, the "Show all risks" disclosure, the source cards, the
+JSON entry the page keeps for one exchange, and the plain text the `/chat` API returns.
+
+Written against the Reply contract: `caveats` is at most one cited risk summary followed by the footer (the last
+item); `all_caveats` is the full cited risk list for the disclosure. Categories the page does not know are shown
+like "not in the article"."""
 
 from __future__ import annotations
 
@@ -10,44 +15,78 @@ from typing import Any
 
 from bot.reply import Category, Citation, Reply
 
-EMPTY_SOURCES = (
-    '<div class="sources-empty"><h2 class="sources-title">Sources</h2>'
-    "<p>When an answer cites the article, click a marker such as <strong>[1]</strong> to see the passage it "
-    "comes from here, with the quoted sentences highlighted.</p></div>"
-)
-
 _MARKER = re.compile(r"\[(\d+)\]")
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?”\"])\s+")
+_PARAGRAPH = re.compile(r"#p(\d+)$")
+
+# Replies that did answer from the article, or need no "ask your neurologist" line on the printout.
+_NOT_A_GAP = {Category.ANSWERED, Category.EMERGENCY, Category.OUT_OF_SCOPE, Category.INJECTION, Category.GREETING}
 
 
-def link_markers(text: str, group: int, known: set[int]) -> str:
-    """Escape `text` and turn each `[n]` marker with a citation into a link to its passage in the Sources panel."""
+def paragraph_label(anchor: str) -> str:
+    """ "paragraph 6" for an anchor like `halt-ms-news#p6`; the anchor itself when it has no paragraph number."""
+    match = _PARAGRAPH.search(anchor)
+    return f"paragraph {match.group(1)}" if match else anchor
+
+
+def citation_name(citation: Citation) -> str:
+    """What a marker link opens, as a screen reader announces it: "Source 1, paragraph 6"."""
+    return f"Source {citation.n}, {paragraph_label(citation.anchor)}"
+
+
+def link_markers(text: str, group: int, citations: Sequence[Citation]) -> str:
+    """Escape `text`, keep **bold**, and turn each `[n]` marker with a citation into a link to its source card."""
+    by_n = {c.n: c for c in citations}
 
     def link(match: re.Match[str]) -> str:
-        n = int(match.group(1))
-        if n not in known:
+        c = by_n.get(int(match.group(1)))
+        if c is None:
             return match.group(0)
-        return f'<a href="#src-{group}-{n}" class="cite" title="Show source {n}">[{n}]</a>'
+        return f'<a href="#src-{group}-{c.n}" class="cite" aria-label="{html.escape(citation_name(c))}">[{c.n}]</a>'
 
-    return _MARKER.sub(link, html.escape(text, quote=False))
+    escaped = html.escape(text, quote=False)
+    return _MARKER.sub(link, _BOLD.sub(r"<strong>\1</strong>", escaped))
+
+
+def _paragraphs(text: str, group: int, citations: Sequence[Citation]) -> str:
+    parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join(f"<p>{link_markers(p, group, citations).replace(chr(10), '<br>')}</p>" for p in parts)
+
+
+def split_caveats(reply: Reply) -> tuple[list[str], str, list[str]]:
+    """(summary lines shown under the answer, the footer, the list behind "Show all risks").
+
+    The footer is the last shown caveat. An engine that still hands back a long list in `caveats` (and no
+    `all_caveats`) gets its first risk as the summary and the rest behind the disclosure, so the answer stays first.
+    """
+    shown = list(reply.caveats)
+    footer = shown.pop() if shown else ""
+    summary, rest = shown[:1], shown[1:]
+    full = list(reply.all_caveats) or ([*summary, *rest] if rest else [])
+    return summary, footer, full
 
 
 def render_reply(reply: Reply, group: int) -> str:
-    """The assistant message for the chat: the answer (Markdown, cited markers as links) and a caveat callout."""
-    known = {c.n for c in reply.citations}
-    body = link_markers(reply.answer, group, known)
+    """The assistant message body: the answer, its caveat summary and footer, and the risks disclosure."""
+    cites = reply.citations
     if reply.category is Category.EMERGENCY:
-        inner = _BOLD.sub(r"<strong>\1</strong>", body).replace("\n\n", "</p><p>")
-        return f'<div class="emergency" role="alert"><p>{inner}</p></div>'
-    if not reply.caveats:
-        return body
-    items = "".join(f"<li>{link_markers(c, group, known)}</li>" for c in reply.caveats)
-    callout = (
-        '<div class="caveats" role="note" aria-label="Keep in mind">'
-        f'<p class="caveats-title">⚠️ Keep in mind</p><ul>{items}</ul></div>'
-    )
-    return f"{body}\n\n{callout}"
+        return f'<div class="emergency" role="alert">{_paragraphs(reply.answer, group, cites)}</div>'
+    summary, footer, full = split_caveats(reply)
+    parts = [f'<div class="answer-text">{_paragraphs(reply.answer, group, cites)}</div>']
+    parts += [
+        f'<p class="caveat-summary"><span aria-hidden="true">⚠️ </span>{link_markers(s, group, cites)}</p>'
+        for s in summary
+    ]
+    if full:
+        items = "".join(f"<li>{link_markers(c, group, cites)}</li>" for c in full)
+        parts.append(
+            f'<details class="risks"><summary>Show all risks ({len(full)})</summary>'
+            f'<ul class="risk-list">{items}</ul></details>'
+        )
+    if footer:
+        parts.append(f'<p class="footer-note">{link_markers(footer, group, cites)}</p>')
+    return "".join(parts)
 
 
 def highlight(passage: str, quote: str) -> str:
@@ -72,44 +111,91 @@ def highlight(passage: str, quote: str) -> str:
     return "".join(out)
 
 
-def _anchor_label(anchor: str) -> str:
-    match = re.search(r"#p(\d+)$", anchor)
-    return f"paragraph {match.group(1)}" if match else anchor
+def _safe_url(url: str) -> str:
+    return url if url.startswith(("https://", "http://")) else ""
 
 
 def render_source_group(citations: Sequence[Citation], group: int, question: str) -> str:
+    """The source cards for one answer; each links to the original article when its document names one."""
     cards = []
     for c in citations:
+        url = _safe_url(c.source_url)
+        original = (
+            f'<a class="src-original" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+            f"Open the original article<span class='visually-hidden'>: {html.escape(c.title)} (new tab)</span></a>"
+            if url
+            else ""
+        )
         cards.append(
-            f'<li class="src" id="src-{group}-{c.n}" tabindex="-1" aria-label="Source {c.n}">'
-            f'<div class="src-head">[{c.n}] {html.escape(_anchor_label(c.anchor).capitalize())}</div>'
-            f'<div class="src-doc"><cite>{html.escape(c.title)}</cite> · <code>{html.escape(c.anchor)}</code></div>'
+            f'<li class="src" id="src-{group}-{c.n}" tabindex="-1" aria-label="{html.escape(citation_name(c))}">'
+            f'<p class="src-head">[{c.n}] {html.escape(paragraph_label(c.anchor).capitalize())}</p>'
+            f'<p class="src-doc"><cite>{html.escape(c.title)}</cite></p>'
             f'<blockquote class="src-text">{highlight(c.passage_text, c.quote)}</blockquote>'
-            '<a class="src-back" href="#chat">Back to the conversation</a></li>'
+            f'<p class="src-links">{original}<a class="src-back" href="#question">Back to the question box</a></p></li>'
         )
     short = question if len(question) <= 80 else question[:77] + "…"
     return (
-        f'<section class="src-group" data-group="{group}"><h3>Sources for “{html.escape(short)}”</h3>'
-        f'<ol class="src-list">{"".join(cards)}</ol></section>'
+        f'<section class="src-group" data-group="{group}" aria-label="Sources for {html.escape(short)}">'
+        f'<h3>Sources for “{html.escape(short)}”</h3><ol class="src-list">{"".join(cards)}</ol></section>'
     )
 
 
-def render_sources(entries: Sequence[dict[str, Any]]) -> str:
-    """The Sources panel: the newest cited answer open, earlier ones folded (their links still open them)."""
-    groups = [e for e in entries if e.get("sources")]
-    if not groups:
-        return EMPTY_SOURCES
-    parts = ['<h2 class="sources-title">Sources</h2>']
-    for i, entry in enumerate(reversed(groups)):
-        if i == 0:
-            parts.append(entry["sources"])
-        else:
-            short = entry["question"] if len(entry["question"]) <= 60 else entry["question"][:57] + "…"
-            parts.append(
-                f'<details class="src-older"><summary>Earlier: “{html.escape(short)}”</summary>'
-                f"{entry['sources']}</details>"
-            )
-    return "".join(parts)
+def plain_answer(text: str) -> str:
+    """The answer as plain text (bold markers dropped), for the printout and the live announcement."""
+    return _BOLD.sub(r"\1", text).strip()
+
+
+def could_not_answer(category: str) -> bool:
+    """A question for the printout's "ask your neurologist" list: the article did not answer it."""
+    try:
+        return Category(category) not in _NOT_A_GAP
+    except ValueError:
+        return True  # an unknown category is shown like "not in the article"
+
+
+def reply_entry(question: str, reply: Reply, group: int) -> dict[str, Any]:
+    """One exchange as the page keeps it (in browser storage): HTML to show, and plain data to print."""
+    summary, _, _ = split_caveats(reply)
+    category = str(reply.category)
+    return {
+        "kind": "answer",
+        "question": question,
+        "category": category,
+        "html": render_reply(reply, group),
+        "sources": render_source_group(reply.citations, group, question) if reply.citations else "",
+        "plain": reply.answer,
+        "text": plain_answer(reply.answer),
+        "summary": [plain_answer(s) for s in summary],
+        "citations": [
+            {
+                "n": c.n,
+                "title": c.title,
+                "where": paragraph_label(c.anchor),
+                "quote": c.quote,
+                "source_url": _safe_url(c.source_url),
+            }
+            for c in reply.citations
+        ],
+        "turn_id": reply.turn_id,
+        "could_not_answer": could_not_answer(category),
+    }
+
+
+def notice_entry(question: str, notice: str, kind: str) -> dict[str, Any]:
+    """An exchange the bot did not answer (a limit, a timeout, a fault): the notice instead of an answer."""
+    return {
+        "kind": kind,
+        "question": question,
+        "category": "notice",
+        "html": f'<p class="notice">{html.escape(notice)}</p>',
+        "sources": "",
+        "plain": "",
+        "text": notice,
+        "summary": [],
+        "citations": [],
+        "turn_id": None,
+        "could_not_answer": False,
+    }
 
 
 def api_text(reply: Reply) -> str:
@@ -124,22 +210,14 @@ def api_text(reply: Reply) -> str:
     return text
 
 
-def chat_messages(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """The Chatbot value (messages format) for the conversation so far."""
-    messages: list[dict[str, str]] = []
-    for entry in entries:
-        messages.append({"role": "user", "content": html.escape(entry["question"], quote=False)})
-        messages.append({"role": "assistant", "content": entry["display"]})
-    return messages
-
-
-def bot_history(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """The plain question/answer history the bot uses for follow-ups (answered turns only)."""
-    history: list[dict[str, str]] = []
-    for entry in entries:
-        if entry.get("plain"):
-            history += [
-                {"role": "user", "content": entry["question"]},
-                {"role": "assistant", "content": entry["plain"]},
-            ]
-    return history[-12:]
+def bot_history(history: Sequence[Any]) -> list[dict[str, str]]:
+    """A clean {role, content} history from what a client sent (anything else dropped), the last 12 messages."""
+    clean: list[dict[str, str]] = []
+    for turn in history or []:
+        if (
+            isinstance(turn, dict)
+            and turn.get("role") in ("user", "assistant")
+            and isinstance(turn.get("content"), str)
+        ):
+            clean.append({"role": str(turn["role"]), "content": turn["content"][:4000]})
+    return clean[-12:]

@@ -9,7 +9,7 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,19 @@ log = logging.getLogger("bot.ui")
 STAFF_PATH = "/staff"
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _zone(tz: str | None) -> tzinfo:
+    """The staff member's time zone (the browser's IANA name), UTC when unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(tz) if tz else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _when(moment: datetime, tz: str | None = None) -> str:
+    """A time in the staff member's local time, with the zone's abbreviation (UTC when the browser did not say)."""
+    return moment.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _badge(text: str, kind: str = "") -> str:
@@ -52,6 +63,8 @@ CATEGORY_COLORS = {
     "injection": "#3d4852",
     "greeting": "#e0a800",
 }
+PAGE_SIZE = 25
+CHOOSE = "<p>Choose an item in the queue (click its row) or type its ID.</p>"
 
 
 def _day_range(days: Sequence[str], *, at_least: int = 14, at_most: int = 90) -> list[str]:
@@ -67,11 +80,38 @@ def _day_range(days: Sequence[str], *, at_least: int = 14, at_most: int = 90) ->
     return [(first + timedelta(days=i)).isoformat() for i in range((today - first).days + 1)]
 
 
+def urgent_badge(count: int) -> str:
+    """The always-visible count of urgent items not yet resolved (the tab title reads it too)."""
+    if count:
+        label = f"{count} urgent item{'s' if count != 1 else ''} waiting"
+        return f'<p role="status"><span id="urgent-count" class="badge urgent" data-count="{count}">{label}</span></p>'
+    return (
+        '<p role="status"><span id="urgent-count" class="badge calm" data-count="0">No urgent items waiting</span></p>'
+    )
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str) -> str:
+    """A plain HTML table: the text version of a chart, for screen readers and exact numbers."""
+    head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in headers)
+    if not rows:
+        rows = [["None yet.", *([""] * (len(headers) - 1))]]
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="n">{v}</td>' if isinstance(v, int) else f"<td>{html.escape(str(v))}</td>" for v in row)
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<table class="data"><caption>{html.escape(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
 QUEUE_COLUMNS = ["ID", "Priority", "Status", "Category", "Received", "Question", "Assignee"]
 
 
 class StaffConsole:
-    """The staff handlers: queue, conversation detail, assign, resolve, export, charts, evaluation."""
+    """The staff handlers: queue, conversation detail, assign, note, resolve, export, charts, evaluation."""
 
     def __init__(self, store: Store, settings: Settings, bot: ChatBot | None = None) -> None:
         self.store = store
@@ -88,34 +128,72 @@ class StaffConsole:
 
     # -- queue
 
-    def items(self, status: str, category: str) -> list[TriageItem]:
-        wanted = None if status in ("open", "all", None) else status
-        cat = None if category in ("all", None, "") else category
-        items = self.store.list_items(status=wanted, category=cat, limit=500)
-        if status == "open":
-            items = [i for i in items if i.status != Status.RESOLVED]
-        return items
+    @staticmethod
+    def _filters(status: str, category: str, search: str | None) -> dict[str, Any]:
+        return {
+            "status": None if status in ("open", "all", None) else status,
+            "category": None if category in ("all", None, "") else category,
+            "search": (search or "").strip() or None,
+            "open_only": status == "open",
+        }
 
-    def queue_table(self, status: str, category: str, request: gr.Request) -> tuple[pd.DataFrame, str]:
+    def items(self, status: str, category: str, search: str | None = None, page: int = 1) -> list[TriageItem]:
+        f = self._filters(status, category, search)
+        return self.store.list_items(
+            f["status"],
+            f["category"],
+            PAGE_SIZE,
+            search=f["search"],
+            offset=(max(1, page) - 1) * PAGE_SIZE,
+            open_only=f["open_only"],
+        )
+
+    def queue_table(
+        self, status: str, category: str, search: str, page: Any, tz: str, request: gr.Request
+    ) -> tuple[pd.DataFrame, str, int, str, str]:
+        """(table, summary, page, page label, urgent badge) for the filters; the page is clamped to what exists."""
         self._user(request)
-        items = self.items(status, category)
+        f = self._filters(status, category, search)
+        total = self.store.count_items(f["status"], f["category"], search=f["search"], open_only=f["open_only"])
+        pages = max(1, -(-total // PAGE_SIZE))
+        try:
+            page = min(max(1, int(page)), pages)
+        except (TypeError, ValueError):
+            page = 1
+        items = self.items(status, category, search, page)
         rows = [
             [
                 item.id,
                 ("URGENT" if item.priority == "urgent" else "normal"),
                 item.status.replace("_", " "),
                 item.category.replace("_", " "),
-                _when(item.created_at),
+                _when(item.created_at, tz),
                 item.turn.question if len(item.turn.question) <= 90 else item.turn.question[:87] + "…",
                 item.assignee or "",
             ]
             for item in items
         ]
-        urgent = sum(1 for i in items if i.priority == "urgent" and i.status != Status.RESOLVED)
-        summary = f"**{len(items)} item{'s' if len(items) != 1 else ''}** shown"
-        if urgent:
-            summary += f" · **{urgent} urgent and not resolved**: handle these first."
-        return pd.DataFrame(rows, columns=QUEUE_COLUMNS), summary
+        summary = f"**{total} item{'s' if total != 1 else ''}** match"
+        if f["search"]:
+            summary += f" “{f['search']}”"
+        label = f"Page {page} of {pages}"
+        return (
+            pd.DataFrame(rows, columns=QUEUE_COLUMNS),
+            summary,
+            page,
+            label,
+            urgent_badge(self.store.open_urgent_count()),
+        )
+
+    def live(
+        self, status: str, category: str, search: str, page: Any, tz: str, seen: Any, request: gr.Request
+    ) -> tuple[Any, ...]:
+        """The timer's tick: redraw the queue only when something changed (so a row being read stays put)."""
+        self._user(request)
+        mark = self.store.queue_mark()
+        if mark == seen:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), seen
+        return (*self.queue_table(status, category, search, page, tz, request), mark)
 
     def select_row(self, event: gr.SelectData, request: gr.Request) -> Any:
         self._user(request)
@@ -125,11 +203,11 @@ class StaffConsole:
         except (IndexError, TypeError, ValueError):
             return gr.update()
 
-    def detail(self, item_id: Any, request: gr.Request) -> tuple[str, str]:
-        """The item, the whole conversation it came from (its turn highlighted), feedback and notes."""
+    def detail(self, item_id: Any, tz: str, request: gr.Request) -> tuple[str, str]:
+        """The item, the whole conversation it came from (its turn highlighted), feedback, notes, audit trail."""
         user = self._user(request)
         if item_id in (None, ""):
-            return "<p>Choose an item in the queue (click its row) or type its ID.</p>", user
+            return CHOOSE, user
         try:
             item = self.store.get_item(int(item_id))
         except (NotFoundError, ValueError, TypeError):
@@ -137,18 +215,18 @@ class StaffConsole:
         turns = self.store.session_turns(item.turn.session_id)
         feedback = self.store.feedback(item.turn_id)
         head = (
-            f"<h3>Item #{item.id} {_badge(item.priority, 'urgent' if item.priority == 'urgent' else '')}"
-            f"{_badge(item.status, 'resolved' if item.status == Status.RESOLVED else '')}{_badge(item.category)}</h3>"
-            f"<p>Received {_when(item.created_at)} · updated {_when(item.updated_at)} · "
+            f"<h2>Item #{item.id} {_badge(item.priority, 'urgent' if item.priority == 'urgent' else '')}"
+            f"{_badge(item.status, 'resolved' if item.status == Status.RESOLVED else '')}{_badge(item.category)}</h2>"
+            f"<p>Received {_when(item.created_at, tz)} · updated {_when(item.updated_at, tz)} · "
             f"assigned to <strong>{html.escape(item.assignee or 'nobody')}</strong> · "
             f"session <code>{html.escape(item.turn.session_id[:12])}</code> · "
             f"source {html.escape(item.turn.source)}</p>"
         )
-        convo = "".join(self._turn_html(t, flagged=t.id == item.turn_id) for t in turns)
+        convo = "".join(self._turn_html(t, tz, flagged=t.id == item.turn_id) for t in turns)
         fb = (
             "<ul class='feedback'>"
             + "".join(
-                f"<li>{_when(f.created_at)}: <strong>{html.escape(f.rating)}</strong>"
+                f"<li>{_when(f.created_at, tz)}: <strong>{html.escape(f.rating)}</strong>"
                 + (f": {html.escape(f.comment)}" if f.comment else "")
                 + "</li>"
                 for f in feedback
@@ -159,26 +237,37 @@ class StaffConsole:
         )
         notes = (
             "<ul class='notes'>"
-            + "".join(f"<li>{_when(n.created_at)}: {html.escape(n.text)}</li>" for n in item.notes)
+            + "".join(f"<li>{_when(n.created_at, tz)}: {html.escape(n.text)}</li>" for n in item.notes)
             + "</ul>"
             if item.notes
             else "<p>No notes yet.</p>"
         )
+        audit = (
+            "<ol class='audit'>"
+            + "".join(
+                f"<li>{_when(e.created_at, tz)} · <strong>{html.escape(e.actor)}</strong> · "
+                f"{html.escape(e.action)}: {html.escape(e.detail)}</li>"
+                for e in item.events
+            )
+            + "</ol>"
+            if item.events
+            else "<p>Nobody has acted on this item yet.</p>"
+        )
         body = (
-            f"{head}<h4>Conversation ({len(turns)} turn{'s' if len(turns) != 1 else ''})</h4>{convo}"
-            f"<h4>Patient feedback</h4>{fb}<h4>Notes</h4>{notes}"
+            f"{head}<h3>Conversation ({len(turns)} turn{'s' if len(turns) != 1 else ''})</h3>{convo}"
+            f"<h3>Patient feedback</h3>{fb}<h3>Notes</h3>{notes}<h3>Audit trail</h3>{audit}"
         )
         return f'<div class="item-detail" data-item="{item.id}">{body}</div>', item.assignee or user
 
     @staticmethod
-    def _turn_html(turn: Turn, *, flagged: bool) -> str:
+    def _turn_html(turn: Turn, tz: str, *, flagged: bool) -> str:
         cites = "".join(
             f"<li>[{c.n}] <code>{html.escape(c.anchor)}</code>: “{html.escape(c.quote)}”</li>" for c in turn.citations
         )
         caveats = "".join(f"<li>{html.escape(c)}</li>" for c in turn.caveats)
         return (
             f'<div class="turn{" flagged" if flagged else ""}" data-turn="{turn.id}">'
-            f'<div class="meta">{_when(turn.created_at)} · {_badge(turn.category)} · {turn.latency_ms:.0f} ms'
+            f'<div class="meta">{_when(turn.created_at, tz)} · {_badge(turn.category)} · {turn.latency_ms:.0f} ms'
             f"{' · <strong>this item</strong>' if flagged else ''}</div>"
             f'<div class="q">{html.escape(turn.question)}</div><div class="a">{html.escape(turn.answer)}</div>'
             + (f"<details><summary>Citations</summary><ul>{cites}</ul></details>" if cites else "")
@@ -189,38 +278,50 @@ class StaffConsole:
     def assign(self, item_id: Any, assignee: str, request: gr.Request) -> str:
         user = self._user(request)
         try:
-            item = self.store.assign(int(item_id), (assignee or user).strip() or user)
+            item = self.store.assign(int(item_id), (assignee or user).strip() or user, actor=user)
         except (NotFoundError, ValueError, TypeError) as exc:
             raise gr.Error(f"Could not assign: {exc}") from None
         log.info("staff %s assigned item %s to %s", user, item.id, item.assignee)
         return f"Item #{item.id} assigned to {item.assignee} ({item.status.replace('_', ' ')})."
+
+    def note(self, item_id: Any, note: str, request: gr.Request) -> tuple[str, str]:
+        user = self._user(request)
+        if not (note or "").strip():
+            raise gr.Error("Write the note first.")
+        try:
+            item = self.store.add_note(int(item_id), note, actor=user)
+        except (NotFoundError, ValueError, TypeError) as exc:
+            raise gr.Error(f"Could not add the note: {exc}") from None
+        return f"Note added to item #{item.id}.", ""
 
     def resolve(self, item_id: Any, note: str, request: gr.Request) -> tuple[str, str]:
         user = self._user(request)
         if not (note or "").strip():
             raise gr.Error("Write a resolution note: what was done about this item.")
         try:
-            item = self.store.resolve(int(item_id), f"{note.strip()} (resolved by {user})")
+            item = self.store.resolve(int(item_id), note.strip(), actor=user)
         except (NotFoundError, ValueError, TypeError) as exc:
             raise gr.Error(f"Could not resolve: {exc}") from None
         log.info("staff %s resolved item %s", user, item.id)
         return f"Item #{item.id} resolved.", ""
 
-    def export_csv(self, request: gr.Request) -> str:
+    def export_csv(self, request: gr.Request, status: str = "all", category: str = "all", search: str = "") -> str:
+        """The queue as CSV, with the filters and search on screen (every page, not just the one shown)."""
         self._user(request)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         path = Path(self._exports) / f"triage-{stamp}-{uuid.uuid4().hex[:6]}.csv"
         with path.open("w", encoding="utf-8", newline="") as out:
-            self.store.export("csv", out, what="triage")
+            self.store.export("csv", out, what="triage", **self._filters(status, category, search))
         return str(path)
 
-    def export_download(self, request: gr.Request) -> Any:
-        """The export button: write the CSV and show it as a download."""
-        return gr.update(value=self.export_csv(request), visible=True)
+    def export_download(self, status: str, category: str, search: str, request: gr.Request) -> Any:
+        """The export button: write the CSV for the current filters and show it as a download."""
+        return gr.update(value=self.export_csv(request, status, category, search), visible=True)
 
     # -- charts
 
-    def charts(self, request: gr.Request) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    def charts(self, request: gr.Request) -> tuple[pd.DataFrame, str, str, pd.DataFrame, str]:
+        """(messages per day, its table, the unanswered questions, feedback per day, its table)."""
         self._user(request)
         counts = self.store.messages_per_day()
         days = _day_range([d.day for d in counts])
@@ -230,28 +331,46 @@ class StaffConsole:
             + [(day, "answered", 0) for day in days if day not in seen],
             columns=["day", "category", "messages"],
         ).sort_values("day", kind="stable")
+        cats = sorted({d.category for d in counts})
+        table: dict[str, dict[str, int]] = {}
+        for d in counts:
+            table.setdefault(d.day, {})[d.category] = d.messages
+        per_day_table = _table(
+            ["Day (UTC)", *[c.replace("_", " ") for c in cats], "Total"],
+            [[day, *[row.get(c, 0) for c in cats], sum(row.values())] for day, row in sorted(table.items())],
+            "Messages per day by category",
+        )
         questions = self.store.top_not_in_article(limit=10)
         if questions:
             top = max(q.asked for q in questions)
             bars = "".join(
-                f'<div class="hbar"><div class="label">{html.escape(q.question)}</div>'
-                f'<div class="bar" style="width:{100 * q.asked / top:.0f}%" aria-hidden="true"></div>'
+                f'<div class="hbar" aria-hidden="true"><div class="label">{html.escape(q.question)}</div>'
+                f'<div class="bar" style="width:{100 * q.asked / top:.0f}%"></div>'
                 f'<div class="n">{q.asked}</div></div>'
                 for q in questions
             )
             unanswered = (
                 "<h3>Most asked questions the article could not answer</h3>"
-                "<p>Candidates for the knowledge base, most frequent first.</p>" + bars
+                "<p>Candidates for the knowledge base, most frequent first (off-topic and garbled messages left "
+                "out).</p>"
+                + bars
+                + _table(["Question", "Times asked"], [[q.question, q.asked] for q in questions], "As a table")
             )
         else:
             unanswered = "<h3>Most asked questions the article could not answer</h3><p>None yet.</p>"
         rows: list[tuple[str, str, int]] = []
-        for day in self.store.feedback_over_time():
+        feedback_days = self.store.feedback_over_time()
+        for day in feedback_days:
             rows += [(day.day, "helpful", day.up), (day.day, "not helpful or reported", day.down)]
         rated = {r[0] for r in rows}
         rows += [(day, "helpful", 0) for day in _day_range(sorted(rated)) if day not in rated]
         feedback = pd.DataFrame(rows, columns=["day", "rating", "count"]).sort_values("day", kind="stable")
-        return per_day, unanswered, feedback
+        feedback_table = _table(
+            ["Day (UTC)", "Helpful", "Not helpful or reported"],
+            [[d.day, d.up, d.down] for d in feedback_days],
+            "Patient feedback per day (each action counted once)",
+        )
+        return per_day, per_day_table, unanswered, feedback, feedback_table
 
     # -- evaluation
 
@@ -317,14 +436,23 @@ def run_evaluation(
 
 
 def build_staff_blocks(console: StaffConsole) -> gr.Blocks:
-    """The staff console: triage queue and detail, charts, evaluation. Mounted behind a login."""
+    """The staff console: live triage queue and detail, insights, evaluation. Mounted behind a login."""
     with gr.Blocks(title="HALT-MS staff console", analytics_enabled=False, delete_cache=(3600, 3600)) as page:
         gr.Markdown(f"# HALT-MS staff console\n[Sign out]({STAFF_PATH}/logout)")
+        badge = gr.HTML(urgent_badge(0), elem_id="urgent-badge", js_on_load=None)
+        tz = gr.Textbox(value="UTC", visible=False, elem_id="staff-tz")
+        seen = gr.State("")
+        page_no = gr.State(1)
+        timer = gr.Timer(5.0)
         with gr.Tabs():
             with gr.Tab("Triage queue", id="queue"):
+                gr.Markdown("The queue refreshes itself every few seconds; new urgent items appear at the top.")
                 with gr.Row():
                     status = gr.Dropdown(STATUS_CHOICES, value="open", label="Status", elem_id="filter-status")
                     category = gr.Dropdown(CATEGORY_CHOICES, value="all", label="Category", elem_id="filter-category")
+                    search = gr.Textbox(
+                        label="Search questions and notes", elem_id="search", placeholder="e.g. insurance"
+                    )
                     refresh = gr.Button("Refresh", elem_id="refresh", scale=0, min_width=100)
                 summary = gr.Markdown(elem_id="queue-summary")
                 table = gr.Dataframe(
@@ -333,53 +461,59 @@ def build_staff_blocks(console: StaffConsole) -> gr.Blocks:
                     wrap=True,
                     elem_id="queue-table",
                     max_height=420,
-                    column_widths=["6%", "10%", "10%", "14%", "15%", "33%", "12%"],
+                    column_widths=["6%", "10%", "10%", "14%", "17%", "31%", "12%"],
                 )
+                with gr.Row():
+                    prev_btn = gr.Button("Previous page", elem_id="prev-page", scale=0, min_width=140)
+                    page_label = gr.Markdown("Page 1 of 1", elem_id="page-label")
+                    next_btn = gr.Button("Next page", elem_id="next-page", scale=0, min_width=140)
                 with gr.Row(equal_height=False):
                     item_id = gr.Number(label="Item ID", precision=0, elem_id="item-id", scale=1)
                     open_btn = gr.Button("Open item", elem_id="open-item", scale=0, min_width=140)
-                detail = gr.HTML(
-                    "<p>Choose an item in the queue (click its row) or type its ID.</p>",
-                    elem_id="item-detail",
-                    js_on_load=None,
-                    padding=True,
-                )
+                detail = gr.HTML(CHOOSE, elem_id="item-detail", js_on_load=None, padding=True)
                 with gr.Row(equal_height=False):
                     assignee = gr.Textbox(label="Assign to", elem_id="assignee", scale=3)
                     assign_btn = gr.Button("Assign", elem_id="assign", scale=0, min_width=140)
                 with gr.Row(equal_height=False):
-                    note = gr.Textbox(label="Resolution note (required)", elem_id="resolve-note", lines=2, scale=3)
+                    note = gr.Textbox(label="Note (required to resolve)", elem_id="resolve-note", lines=2, scale=3)
+                    note_btn = gr.Button("Add note", elem_id="add-note", scale=0, min_width=140)
                     resolve_btn = gr.Button("Resolve", variant="primary", elem_id="resolve", scale=0, min_width=140)
                 action = gr.Markdown(elem_id="action-status")
                 gr.Markdown("### Export")
                 with gr.Row(equal_height=False):
-                    export_btn = gr.Button("Export the queue as CSV", elem_id="export", scale=0, min_width=240)
+                    export_btn = gr.Button("Export the filtered queue as CSV", elem_id="export", scale=0, min_width=260)
                     export_file = gr.File(label="CSV export", elem_id="export-file", interactive=False, visible=False)
             with gr.Tab("Insights", id="insights") as insights:
                 charts_btn = gr.Button("Refresh charts", elem_id="refresh-charts", scale=0)
-                per_day = gr.BarPlot(
-                    x="day",
-                    y="messages",
-                    color="category",
-                    title="Messages per day by category",
-                    color_map=CATEGORY_COLORS,
-                    x_title="Day (UTC)",
-                    y_title="Messages",
-                    elem_id="chart-messages",
-                    height=320,
-                )
+                with gr.Row(equal_height=False):
+                    per_day = gr.BarPlot(
+                        x="day",
+                        y="messages",
+                        color="category",
+                        title="Messages per day by category",
+                        color_map=CATEGORY_COLORS,
+                        x_title="Day (UTC)",
+                        y_title="Messages",
+                        elem_id="chart-messages",
+                        height=320,
+                        scale=3,
+                    )
+                    per_day_table = gr.HTML(elem_id="table-messages", js_on_load=None, padding=True)
                 unanswered = gr.HTML(elem_id="chart-unanswered", js_on_load=None, padding=True)
-                feedback = gr.BarPlot(
-                    x="day",
-                    y="count",
-                    color="rating",
-                    title="Patient feedback over time",
-                    x_title="Day (UTC)",
-                    y_title="Ratings",
-                    color_map={"helpful": "#1e7d32", "not helpful or reported": "#b00020"},
-                    elem_id="chart-feedback",
-                    height=280,
-                )
+                with gr.Row(equal_height=False):
+                    feedback = gr.BarPlot(
+                        x="day",
+                        y="count",
+                        color="rating",
+                        title="Patient feedback over time",
+                        x_title="Day (UTC)",
+                        y_title="Ratings",
+                        color_map={"helpful": "#1e7d32", "not helpful or reported": "#b00020"},
+                        elem_id="chart-feedback",
+                        height=280,
+                        scale=3,
+                    )
+                    feedback_table = gr.HTML(elem_id="table-feedback", js_on_load=None, padding=True)
             with gr.Tab("Evaluate", id="evaluate"):
                 gr.Markdown(
                     "Upload a QA test file (JSONL or CSV, the format in `docs/evaluation.md`); the bot answers every "
@@ -391,22 +525,43 @@ def build_staff_blocks(console: StaffConsole) -> gr.Blocks:
                 report = gr.HTML(elem_id="eval-report", js_on_load=None)
                 report_files = gr.File(label="Report files", file_count="multiple", interactive=False)
 
-        filters, listing = [status, category], [table, summary]
-        page.load(console.queue_table, filters, listing)
-        refresh.click(console.queue_table, filters, listing, api_name="queue")
-        status.change(console.queue_table, filters, listing)
-        category.change(console.queue_table, filters, listing)
-        table.select(console.select_row, None, item_id).then(console.detail, [item_id], [detail, assignee])
-        open_btn.click(console.detail, [item_id], [detail, assignee], api_name="item")
-        item_id.submit(console.detail, [item_id], [detail, assignee])
+        filters = [status, category, search, page_no, tz]
+        listing = [table, summary, page_no, page_label, badge]
+        first_page = [status, category, search, gr.State(1), tz]
+        # The queue redraws in place (timer, filters, after actions): no dimming overlay, which would also drop the
+        # text's contrast while it lasts.
+        quiet: dict[str, Any] = {"show_progress": "hidden"}
+        # The browser's time zone first (times are shown in the staff member's local time), then the queue.
+        page.load(None, None, tz, js="() => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'").then(
+            console.queue_table, filters, listing
+        )
+        timer.tick(console.live, [*filters, seen], [*listing, seen], **quiet)
+        refresh.click(console.queue_table, filters, listing, api_name="queue", **quiet)
+        clear_action = (lambda: "", None, action)
+        for control in (status, category):
+            control.change(console.queue_table, first_page, listing, **quiet).then(*clear_action)
+        search.submit(console.queue_table, first_page, listing, **quiet).then(*clear_action)
+
+        def step(delta: int) -> Callable[[Any], int]:
+            return lambda n: max(1, int(n or 1) + delta)
+
+        prev_btn.click(step(-1), page_no, page_no).then(console.queue_table, filters, listing, **quiet)
+        next_btn.click(step(1), page_no, page_no).then(console.queue_table, filters, listing, **quiet)
+        opened = [detail, assignee]
+        table.select(console.select_row, None, item_id).then(console.detail, [item_id, tz], opened).then(*clear_action)
+        open_btn.click(console.detail, [item_id, tz], opened, api_name="item").then(*clear_action)
+        item_id.submit(console.detail, [item_id, tz], opened).then(*clear_action)
         assign_btn.click(console.assign, [item_id, assignee], [action]).success(
-            console.detail, [item_id], [detail, assignee]
-        ).then(console.queue_table, filters, listing)
+            console.detail, [item_id, tz], opened
+        ).then(console.queue_table, filters, listing, **quiet)
+        note_btn.click(console.note, [item_id, note], [action, note]).success(
+            console.detail, [item_id, tz], opened
+        ).then(console.queue_table, filters, listing, **quiet)
         resolve_btn.click(console.resolve, [item_id, note], [action, note]).success(
-            console.detail, [item_id], [detail, assignee]
-        ).then(console.queue_table, filters, listing)
-        export_btn.click(console.export_download, None, export_file, api_name="export_csv")
-        chart_outputs = [per_day, unanswered, feedback]
+            console.detail, [item_id, tz], opened
+        ).then(console.queue_table, filters, listing, **quiet)
+        export_btn.click(console.export_download, [status, category, search], export_file, api_name="export_csv")
+        chart_outputs = [per_day, per_day_table, unanswered, feedback, feedback_table]
         insights.select(console.charts, None, chart_outputs)
         charts_btn.click(console.charts, None, chart_outputs)
         run_btn.click(console.evaluate, [qa_file], [report, report_files])
