@@ -1,4 +1,4 @@
-"""HALT-MS patient-education chatbot: grounded, cited answers about one news article, safety first.
+"""Patient-education chatbot: grounded, cited answers about the documents in knowledge/, safety first.
 
 `from bot import ChatBot` imports the pipeline lazily, so light modules (store, redact) stay light.
 """

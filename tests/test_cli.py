@@ -36,7 +36,7 @@ def test_ingest_then_nothing_to_do(env: dict[str, str]) -> None:
 def test_ask_readable(env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["ask", "How old were the volunteers?"])
     assert result.exit_code == 0, result.output
-    assert "aged 26 to 52" in result.output
+    assert "aged 26 to 52" in result.output.replace("**", "")
     assert "[1] halt-ms-news#p6" in result.output
     assert "not medical advice" in result.output
 
@@ -98,7 +98,7 @@ def test_jsonl_batch_keeps_order_and_reports_bad_lines(env: dict[str, str]) -> N
     assert "control characters" in out[5]["error"]
     assert "history must be a list" in out[6]["error"]
     assert "JSON object" in out[7]["error"]
-    assert "aged 26 to 52" in out[8]["answer"]
+    assert "aged 26 to 52" in out[8]["answer"].replace("**", "")
 
 
 def test_real_entry_point_batch(env: dict[str, str]) -> None:

@@ -80,7 +80,7 @@ def test_eval_compare_shows_the_question_by_question_diff(bot: Any, tmp_path: Pa
     # Pretend the first question failed last time, in another category.
     old_path = tmp_path / "old" / "report.json"
     old = json.loads(old_path.read_text(encoding="utf-8"))
-    flipped = old["questions"][0]
+    flipped = next(q for q in old["questions"] if q["passed"])
     flipped.update(passed=False, category="out_of_scope", failed_checks=["category"], answer="something else")
     old_path.write_text(json.dumps(old), encoding="utf-8")
 

@@ -82,6 +82,7 @@ class DocumentMeta(BaseModel):
     name: str | None = Field(None, description="How answers refer to it when they use several documents.")
     source_url: str | None = Field(None, pattern=r"^https?://\S+$")
     subject: str | None = Field(None, description="What the bot is about, as shown to patients.")
+    app_title: str | None = Field(None, description="The name of the helper, as patients and staff see it.")
     suggested_questions: tuple[str, ...] = ()
     aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     caveats: tuple[CaveatSpec, ...] = ()

@@ -81,6 +81,10 @@ class Library:
             words.update(t.lower_ for t in d if t.is_alpha)
             words.update(lemmas_of(d))
         self.lexicon = Lexicon(vocabulary, words, dictionary)
+        # The people the documents name: a patient asking what they said is not sharing anyone's identity.
+        self.public_names = frozenset(
+            t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha
+        )
         self.sentences: dict[Key, SentenceFacts] = {}
         for (p, i, s), d in zip(texts, docs, strict=True):
             lemmas = lemmas_of(d)
@@ -152,6 +156,10 @@ class Library:
 
     def suggestions(self) -> tuple[str, ...]:
         return tuple(q for d in self.documents.values() for q in d.meta.suggested_questions)
+
+    def app_title(self) -> str:
+        titles = [d.meta.app_title for d in self.documents.values() if d.meta.app_title]
+        return titles[0] if titles else "Article helper"
 
     def subject(self) -> str:
         subjects = [d.meta.subject or d.title for d in self.documents.values()]

@@ -62,7 +62,7 @@ _RECORD = re.compile(
     r"(?P<v>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9])\b",
     re.IGNORECASE,
 )
-# A long bare run of digits in a patient message is an identifier (the article writes "400,000").
+# A long bare run of digits in a patient message is an identifier (a count like "400,000" has commas).
 _LONG_NUMBER = re.compile(r"(?<![\w.,/-])\d{8,12}(?![\w/-]|[.,]\d)")
 # "patient 5567" or "record AB-99812" needs an ID/number word; unambiguous labels (MRN, policy...) do not.
 _RECORD_NEEDS_NOUN = re.compile(r"^(?:patient|record|chart|hospital|account|case|member|membership)$", re.I)
@@ -156,7 +156,7 @@ _NOT_NAMES = frozenset(
         pretty quite is are was were be been what why how when where who which can could would
         should will do does did have has had am i my me you your we our it its this that these those
         patient caregiver mother mom dad father wife husband son daughter partner dr mr mrs ms miss
-        mx prof multiple sclerosis ms rrms halt hdit hct niaid ocrevus tysabri kesimpta lemtrada
+        mx prof multiple sclerosis ms rrms ocrevus tysabri kesimpta lemtrada
         mavenclad gilenya monday tuesday wednesday thursday friday saturday sunday january february
         march april may june july august september october november december important interesting
         great amazing scary confusing hard difficult helpful awesome wonderful frustrating terrible
@@ -165,8 +165,6 @@ _NOT_NAMES = frozenset(
         """,
     )
 )
-# Surnames of the people the article quotes: a patient asking "what did Dr. Nash say?" is not sharing PII.
-_ARTICLE_SURNAMES = frozenset({"fauci", "nash", "rotrosen"})
 
 _SENTENCE_START = r"(?:^|(?<=[.!?;:,\n])\s*|(?<=\b[Hh]i)\s+|(?<=\b[Hh]ello)\s+|(?<=\b[Hh]ey)\s+)"
 _INTRO_STRONG = re.compile(
@@ -207,7 +205,9 @@ _DASH_SIGNOFF = re.compile(rf"(?:^|\s)[-\u2013\u2014~]+[ \t]*(?P<v>{_NAME})\.?\s
 _LAST_LINE_NAME = re.compile(rf"\n[ \t]*(?P<v>{_NAME})\.?[ \t]*\Z")
 
 
-def _trim_name(text: str, start: int, end: int, *, keep_article_people: bool) -> tuple[int, int] | None:
+def _trim_name(
+    text: str, start: int, end: int, *, keep_article_people: bool, public: frozenset[str]
+) -> tuple[int, int] | None:
     """Shorten a candidate name to the words before the first non-name word; None when nothing is left."""
     words = list(re.finditer(r"[^\s]+", text[start:end]))
     kept: list[re.Match[str]] = []
@@ -218,7 +218,8 @@ def _trim_name(text: str, start: int, end: int, *, keep_article_people: bool) ->
         kept.append(word)
     if not kept:
         return None
-    if keep_article_people and kept[-1].group().strip(".").lower() in _ARTICLE_SURNAMES:
+    # People the documents name and quote: a patient asking "what did Dr. Smith say?" is not sharing PII.
+    if keep_article_people and kept[-1].group().strip(".,'\u2019s").lower() in public:
         return None
     return start + kept[0].start(), start + kept[-1].end()
 
@@ -232,7 +233,7 @@ def _groups(pattern: re.Pattern[str], text: str, *groups: str | int) -> Iterator
                 break
 
 
-def _names(text: str) -> Iterator[tuple[int, int]]:
+def _names(text: str, public: frozenset[str] = frozenset()) -> Iterator[tuple[int, int]]:
     sources: list[tuple[re.Pattern[str], bool]] = [
         (_INTRO_STRONG, False),
         (_INTRO_IM, False),
@@ -247,7 +248,7 @@ def _names(text: str) -> Iterator[tuple[int, int]]:
     ]
     for pattern, keep_article_people in sources:
         for start, end in _groups(pattern, text, *(g for g in ("v", "w") if g in pattern.groupindex)):
-            trimmed = _trim_name(text, start, end, keep_article_people=keep_article_people)
+            trimmed = _trim_name(text, start, end, keep_article_people=keep_article_people, public=public)
             if trimmed:
                 yield trimmed
 
@@ -294,16 +295,16 @@ _DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] =
 )
 
 
-def find_pii(text: str) -> list[Finding]:
+def find_pii(text: str, public_names: frozenset[str] = frozenset()) -> list[Finding]:
     """Every PII span in `text`, non-overlapping and in reading order.
 
     Overlaps are settled by detector order (an ID after "MRN" beats the phone pattern it also fits), then
-    by length.
+    by length. `public_names` (lower case) are people the knowledge documents name: not PII after a title.
     """
     ranked = [
         (rank, -(end - start), start, Finding(kind, start, end))
         for rank, (kind, detect) in enumerate(_DETECTORS)
-        for start, end in detect(text)
+        for start, end in (_names(text, public_names) if kind == NAME else detect(text))
         if end > start
     ]
     ranked.sort(key=lambda r: r[:3])
@@ -314,11 +315,11 @@ def find_pii(text: str) -> list[Finding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-def redact(text: str) -> str:
+def redact(text: str, public_names: frozenset[str] = frozenset()) -> str:
     """`text` with each piece of PII replaced by its placeholder: "call 555-123-4567" -> "call [PHONE]"."""
     out: list[str] = []
     pos = 0
-    for finding in find_pii(text):
+    for finding in find_pii(text, public_names):
         out.append(text[pos : finding.start])
         out.append(finding.placeholder)
         pos = finding.end

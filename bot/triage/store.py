@@ -417,9 +417,13 @@ def _csv_cell(value: Any) -> Any:
 class Store:
     """The conversation log and triage queue in one SQLite file; safe to share between threads."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self, path: Path, *, clock: Callable[[], datetime] = _utcnow, public_names: frozenset[str] = frozenset()
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        # People the knowledge documents name (lower case): not redacted after a title ("Dr. Smith").
+        self.public_names = public_names
         self._urgent_listeners: list[Callable[[UrgentAlert], None]] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -546,11 +550,11 @@ class Store:
                 (
                     session_id,
                     now,
-                    redact(question),
-                    redact(reply.answer),
+                    redact(question, self.public_names),
+                    redact(reply.answer, self.public_names),
                     category,
                     json.dumps(citations, ensure_ascii=False),
-                    json.dumps([redact(c) for c in reply.caveats], ensure_ascii=False),
+                    json.dumps([redact(c, self.public_names) for c in reply.caveats], ensure_ascii=False),
                     float(reply.latency_ms),
                     source,
                 ),
@@ -570,7 +574,7 @@ class Store:
         `negative_feedback` item is queued. "up" is only recorded.
         """
         rating = _enum(Rating, rating, "rating")
-        clean = redact(comment).strip() if comment else None
+        clean = redact(comment, self.public_names).strip() if comment else None
         now = _stamp(self._clock())
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM turns WHERE id = ?", (turn_id,)).fetchone() is None:
@@ -625,7 +629,7 @@ class Store:
 
     def add_note(self, item_id: int, note: str, *, actor: str = "system") -> TriageItem:
         """Append a (redacted) note to an item. `actor` wrote it (audit trail)."""
-        text = redact(note).strip()
+        text = redact(note, self.public_names).strip()
         if not text:
             raise ValueError("Note must not be empty.")
         now = _stamp(self._clock())
@@ -638,7 +642,7 @@ class Store:
 
     def resolve(self, item_id: int, note: str, *, actor: str = "system") -> TriageItem:
         """Close an item with a note saying what was done, in one transaction. `actor` did it (audit trail)."""
-        text = redact(note).strip()
+        text = redact(note, self.public_names).strip()
         if not text:
             raise ValueError("A resolution note is required.")
         now = _stamp(self._clock())

@@ -25,7 +25,7 @@ from bot.triage.staff_auth import DISABLED_MESSAGE, CredentialsError, LoginGuard
 from bot.triage.store import Store
 from bot.web.assets import STAFF_CSS, STAFF_HEAD
 from bot.web.guard import StaffGuard, disabled_page, session_checker
-from bot.web.patient import TITLE, PatientChat, add_patient_routes, build_patient_blocks
+from bot.web.patient import PatientChat, add_patient_routes, build_patient_blocks
 from bot.web.staff import STAFF_PATH, StaffConsole, build_staff_blocks
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def build_app(
 ) -> FastAPI:
     """The whole app: the patient chat at `/`, the staff console at `/staff` (or its disabled notice)."""
     store = store if store is not None else (bot.store or Store.from_settings(settings))
-    app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title=bot.title, docs_url=None, redoc_url=None, openapi_url=None)
     chat = PatientChat(bot, settings, store)
     app.state.chat = chat
     app.state.settings = settings
@@ -107,7 +107,7 @@ def build_app(
             staff,
             path=STAFF_PATH,
             auth=check,
-            auth_message="HALT-MS staff console: sign in with the staff account.",
+            auth_message="Staff console: sign in with the staff account.",
             theme=_theme(),
             css=STAFF_CSS,
             head=STAFF_HEAD,

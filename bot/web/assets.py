@@ -6,7 +6,7 @@ STAFF_HEAD = """
 <script>
 (function () {
   // The urgent count in the tab title, from the badge the live queue refreshes; a title for the sign-in page too.
-  var base = "HALT-MS staff console";
+  var base = "Staff console";
   function retitle() {
     var badge = document.getElementById("urgent-count");
     var n = badge ? parseInt(badge.getAttribute("data-count") || "0", 10) : 0;

@@ -28,7 +28,7 @@ STAFF_PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 # The sign-in form has no title of its own; the signed-in console's head script takes over once it loads.
 LOGIN_TITLE_SCRIPT = (
     b"<script>setInterval(function () { if (!document.getElementById('urgent-count') && !document.title) "
-    b"{ document.title = 'Sign in: HALT-MS staff console'; } }, 300);</script>"
+    b"{ document.title = 'Sign in: staff console'; } }, 300);</script>"
 )
 
 

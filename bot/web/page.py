@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent / "static"
-TITLE = "HALT-MS article helper"
+TITLE = "Article helper"  # until the knowledge folder names it (ChatBot.title)
 
 EMPTY_SOURCES = (
     "<p>When an answer cites the article, choose a marker such as <strong>[1]</strong> to see the passage it "
@@ -24,7 +24,7 @@ def _asset(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-def patient_page(suggestions: Sequence[str], *, max_chars: int) -> str:
+def patient_page(suggestions: Sequence[str], *, max_chars: int, title: str = TITLE, subject: str = "") -> str:
     """The whole patient page, with its CSS and script inline (one request, nothing fetched elsewhere)."""
     starters = "".join(
         f'<li><button type="button" data-question="{html.escape(q)}">{html.escape(q)}</button></li>'
@@ -35,14 +35,14 @@ def patient_page(suggestions: Sequence[str], *, max_chars: int) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{TITLE}</title>
+<title>{html.escape(title)}</title>
 <style>{_asset("patient.css")}</style>
 </head>
-<body>
+<body data-title="{html.escape(title)}">
 <header class="top">
-  <h1>{TITLE}</h1>
-  <p class="banner"><span class="long">Education about one news article on one study (the HALT-MS trial of stem
-  cell transplant for relapsing-remitting MS). </span><strong>Not medical advice</strong>: talk to your neurologist
+  <h1>{html.escape(title)}</h1>
+  <p class="banner"><span class="long">Education about {html.escape(subject or "the documents it was given")}.
+  </span><strong>Not medical advice</strong>: talk to your neurologist
   about your own care. <strong class="emergency-line">In an emergency, call 911</strong> or your local number.</p>
 </header>
 <main id="main">

@@ -21,7 +21,7 @@ from bot.reply import Reply
 from bot.settings import Settings
 from bot.triage.store import NotFoundError, Store
 from bot.web.limits import RateLimiter, rate_limit_text, too_long_text
-from bot.web.page import TITLE, patient_page
+from bot.web.page import patient_page
 from bot.web.render import api_text, bot_history, notice_entry, reply_entry
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.ui")
 
-__all__ = ["TITLE", "Outcome", "PatientChat", "add_patient_routes", "build_patient_blocks"]
+__all__ = ["Outcome", "PatientChat", "add_patient_routes", "build_patient_blocks"]
 
 APOLOGY_ERROR = (
     "Sorry, something went wrong on our side and I couldn't answer that. Please try again in a moment. "
@@ -118,7 +118,7 @@ class PatientChat:
         """Check the limits (per session, and per client address when known), ask the bot in a worker with a
         timeout, and turn every failure into a kind notice."""
         if not isinstance(message, str) or not message.strip():
-            return Outcome(None, "Please type a question about the HALT-MS article.", "empty")
+            return Outcome(None, "Please type a question about the article.", "empty")
         limit = self.settings.max_message_chars
         if len(message) > limit:
             return Outcome(None, too_long_text(len(message), limit), "too_long")
@@ -224,7 +224,9 @@ def _page_session(value: Any) -> str | None:
 
 def add_patient_routes(app: FastAPI, chat: PatientChat) -> None:
     """The page at `/` and its two JSON calls, `api/ask` and `api/feedback` (JSON bodies only)."""
-    page = patient_page(chat.bot.suggestions, max_chars=chat.settings.max_message_chars)
+    page = patient_page(
+        chat.bot.suggestions, max_chars=chat.settings.max_message_chars, title=chat.bot.title, subject=chat.bot.subject
+    )
 
     @app.get("/", include_in_schema=False)
     def patient() -> HTMLResponse:
@@ -275,10 +277,10 @@ def add_patient_routes(app: FastAPI, chat: PatientChat) -> None:
 
 def build_patient_blocks(chat: PatientChat) -> gr.Blocks:
     """The Gradio app behind the public `/chat` API (gradio_client); the page itself is `add_patient_routes`."""
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
+    with gr.Blocks(title=chat.bot.title, analytics_enabled=False) as blocks:
 
         def chat_api(message: str, history: list[dict[str, str]] | None = None, request: gr.Request = None) -> str:  # type: ignore[assignment]
-            """Ask about the HALT-MS news article. Returns the answer with [n] citation markers, the caveats
+            """Ask about the news article the helper explains. Returns the answer with [n] citation markers, the caveats
             (lines starting with '> ⚠️') and the cited passages. `history`: earlier {role, content} messages."""
             return chat.respond(message, history, request)
 

@@ -25,7 +25,7 @@ _NOT_A_GAP = {Category.ANSWERED, Category.EMERGENCY, Category.OUT_OF_SCOPE, Cate
 
 
 def paragraph_label(anchor: str) -> str:
-    """ "paragraph 6" for an anchor like `halt-ms-news#p6`; the anchor itself when it has no paragraph number."""
+    """ "paragraph 6" for an anchor like `some-document#p6`; the anchor itself when it has no paragraph number."""
     match = _PARAGRAPH.search(anchor)
     return f"paragraph {match.group(1)}" if match else anchor
 

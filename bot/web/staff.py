@@ -117,7 +117,7 @@ class StaffConsole:
         self.store = store
         self.settings = settings
         self.bot = bot
-        self._exports = tempfile.mkdtemp(prefix="halt-ms-staff-")
+        self._exports = tempfile.mkdtemp(prefix="staff-exports-")
 
     @staticmethod
     def _user(request: gr.Request | None) -> str:
@@ -437,8 +437,8 @@ def run_evaluation(
 
 def build_staff_blocks(console: StaffConsole) -> gr.Blocks:
     """The staff console: live triage queue and detail, insights, evaluation. Mounted behind a login."""
-    with gr.Blocks(title="HALT-MS staff console", analytics_enabled=False, delete_cache=(3600, 3600)) as page:
-        gr.Markdown(f"# HALT-MS staff console\n[Sign out]({STAFF_PATH}/logout)")
+    with gr.Blocks(title="Staff console", analytics_enabled=False, delete_cache=(3600, 3600)) as page:
+        gr.Markdown(f"# Staff console\n[Sign out]({STAFF_PATH}/logout)")
         badge = gr.HTML(urgent_badge(0), elem_id="urgent-badge", js_on_load=None)
         tz = gr.Textbox(value="UTC", visible=False, elem_id="staff-tz")
         seen = gr.State("")

@@ -2,7 +2,7 @@
 // conversation in this browser until "Clear conversation", and print it for the neurologist.
 (function () {
   "use strict";
-  var KEY = "halt-ms-conversation-v1";
+  var KEY = "article-helper-conversation-v1";
   // Drawn thumbs: emoji fonts are not on every machine (headless browsers show empty boxes).
   var ICON_UP = '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"><path d="M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"/></svg>';
   var ICON_DOWN = '<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"><path d="M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"/></svg>';
@@ -250,8 +250,9 @@
   function printable() {
     var root = $("#printable");
     root.innerHTML = "";
-    root.appendChild(el("h1", {}, "Questions about the HALT-MS news article"));
-    root.appendChild(el("p", {}, "From the HALT-MS article helper on " + new Date().toLocaleDateString() +
+    var title = document.body.getAttribute("data-title") || "Article helper";
+    root.appendChild(el("h1", {}, "Questions and answers: " + title));
+    root.appendChild(el("p", {}, "From the " + title + " on " + new Date().toLocaleDateString() +
       ". Education about one news article on one study, not medical advice: please talk these over with your " +
       "neurologist."));
     var answered = state.entries.filter(function (e) { return e.category === "answered"; });
