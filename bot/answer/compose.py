@@ -124,7 +124,12 @@ class Composer:
         if answered:
             chosen = self.choose(query, scored)
             if query.yes_no:
-                parts.append("The article does not answer this with a simple yes or no. Here is what it reports:")
+                one = len(self.library.documents) == 1
+                parts.append(
+                    "The article does not answer this with a simple yes or no. Here is what it reports:"
+                    if one
+                    else "The documents do not answer this with a simple yes or no. Here is what they report:"
+                )
         else:
             related = [s for s in scored if s.p >= self.model.related]
             if advice:
@@ -144,7 +149,8 @@ class Composer:
         for i, s in enumerate(chosen):
             text = _bold(s.fact, query.answer_labels) if i == 0 and answered else s.fact.text
             if len(docs) > 1:
-                text = f"*{self.library.documents[s.fact.passage.doc_id].name.capitalize()}:* {text}"
+                name = self.library.documents[s.fact.passage.doc_id].name
+                text = f"*{name[:1].upper()}{name[1:]}:* {text}"
             parts.append(f"{text} {cites.cite(s.fact.passage, s.fact.text, s.p)}")
         benefit = any(s.fact.benefit for s in chosen) or bool(query.intents & {"benefit", "cure", "risk"} and chosen)
         if advice and not docs:
