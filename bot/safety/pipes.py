@@ -80,9 +80,20 @@ def add_safety_pipes(nlp: Language) -> None:
         )
 
 
-def modifiers(ent: Span) -> frozenset[str]:
-    """The ConText categories that modify one matched concept."""
-    return frozenset(str(m.category) for m in getattr(ent._, "modifiers", ()) or ())
+def modifiers(ent: Span, inside: set[int] | None = None) -> frozenset[str]:
+    """The ConText categories that modify one matched concept.
+
+    A modifier made of words inside a concept ("n't" in "can't breathe", "wasnt" in "wishes she wasnt here") is
+    part of the symptom's own wording, not context, and is ignored.
+    """
+    inside = inside if inside is not None else set(range(ent.start, ent.end))
+    out = set()
+    for m in getattr(ent._, "modifiers", ()) or ():
+        start, end = m.modifier_span
+        if any(i in inside for i in range(start, end)):
+            continue
+        out.add(str(m.category))
+    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -104,9 +115,11 @@ def findings(doc: Doc) -> list[Finding]:
     """Every concept medspaCy's target matcher found in `doc`, with its ConText modifiers."""
     table = concepts()
     found: list[Finding] = []
-    for ent in doc.spans.get(SPAN_GROUP, ()):
+    spans = list(doc.spans.get(SPAN_GROUP, ()))
+    inside = {i for ent in spans for i in range(ent.start, ent.end)}
+    for ent in spans:
         kind = ent.label_.lower()
         if kind not in table:
             continue
-        found.append(Finding(kind, table[kind].strength, ent.text, ent.sent.text, modifiers(ent)))
+        found.append(Finding(kind, table[kind].strength, ent.text, ent.sent.text, modifiers(ent, inside)))
     return found

@@ -56,6 +56,8 @@ RESOLVED = re.compile(
     r"paramedics (are|came)|ambulance (is|came|has)|at the hospital|in hospital now|called 911|called 999)\b",
     _I,
 )
+# A temperature reading or how one feels, told without a pronoun ("day 9 post transplant, 38.4 and shaky").
+_READING = re.compile(r"\b(3[5-9][.,]\d|4[01][.,]\d|10[0-4][.,]\d|feel\w*|felt|shak\w*|shiver\w*|today|tonight|now)\b", _I)
 SAFETY_NET = re.compile(
     r"\b(what|who|when|whom)\b[^.?!]{0,50}\b(do|call|ring|contact|phone|tell|supposed)\b[^.?!]{0,60}\bif\b|"
     r"\bif\b[^.?!]{0,80}\b(unwell|sick|ill|fever|temperature|temp|infection|symptoms|bleed\w*|rash|worse)\b"
@@ -87,24 +89,46 @@ _RELATIVE = (
     r"(my|our)\s+(\w+\s+)?(wife|husband|partner|son|daughter|child|kid|mum|mom|mam|dad|mother|father|brother|"
     r"sister|friend|grand\w+|aunt|uncle|fianc\w*|boyfriend|girlfriend|cousin|niece|nephew)"
 )
-# A request about one's own or a relative's care, with or without "should".
-ADVICE = re.compile(
-    r"(\bshould\s+(i|we|my|he|she|they)\b|\b(can|could|may|would|will|do|does|did)\s+(i|we|he|she)\b|"
-    r"\bam\s+i\b|\bis\s+(she|he)\b|\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best"
-    r"\s+option|best)\s+for\s+(me|us|my|him|her)\b|\bfor\s+(me|us)\b|\bworth\s+(me|it\s+for\s+me)\b|"
-    r"\bmy\s+(current\s+|present\s+|own\s+|usual\s+|last\s+)?(doctor|neuro\w*|dose|dosage|medications?|meds|"
-    r"medicines?|drugs?|treatments?|therapy|ms|edss|symptoms|relapses?|mri|lesions?|case|options?|situation|"
-    r"disability|chances|history|condition|diagnosis|age|dmt|infusion|insurance|boss|job)\b|"
+# A request about one's own or a relative's care, with or without "should". Strong: the asking itself is personal.
+ADVICE_STRONG = re.compile(
+    r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
+    r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
+    r"\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|\b(will|would)\s+i\b|"
+    r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)\s+for\s+"
+    r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\bfor\s+someone\s+like\s+me\b|"
+    r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
+    r"\bwhat\s+(would|should)\s+you\s+(do|pick|choose|recommend|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
+    r"\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|\bif\s+i\s+was\s+your\b|"
+    r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\b(do\s+you\s+)?recommend\b|"
+    r"\bdo\s+you\s+think\s+(i|he|she|my|we)\b|\bsign\s+(me|him|her)\s+up\b|\bwhere\s+can\s+(i|we)\b|"
+    r"\bhow\s+(long|soon)\s+(after|before|should|do\s+i|must|until)\b[^.?!]{0,60}\b(before|after|until|can|start|"
+    r"transplant|hsct|chemo|notice)\b|\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|"
+    r"\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
+    _I,
+)
+# Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
+ADVICE_WEAK = re.compile(
+    r"(\bmy\s+(current\s+|present\s+|own\s+|usual\s+|last\s+)?(doctor|neuro\w*|dose|dosage|medications?|meds|"
+    r"medicines?|drugs?|treatments?|therapy|ms|edss|symptoms|relapses?|mri|lesions?|case|options?|disability|"
+    r"history|condition|diagnosis|dmt|infusion)\b|"
     + _RELATIVE
     + r"|\bi('m|\s+am|m)\s+(on|taking|pregnant|trying|breastfeeding|thinking|considering|going\s+to|about\s+to|"
-    r"\d+|only|scared|worried|due|starting|planning)\b|\bi\s+(have|had|take|was\s+diagnosed|got\s+diagnosed|"
-    r"started|stopped|switched|want|need|plan|am)\b|\bi'?ve\s+(had|been|got)\b|\bpregnan\w*|\bbreast\s*feed\w*|"
-    r"\b(stop|quit|switch|change)\s+(taking\s+)?(my|from)\b|"
-    r"\bwhich\s+(one|drug|treatment|option)\s+(should|would|do)\b|\bwhat\s+(would|should)\s+you\s+(do|pick|"
-    r"choose|recommend)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|\bif\s+(i|you)\s+were\s+(you|me|your|my)\b|"
-    r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\b(do\s+you\s+)?recommend\b|\bdo\s+you\s+think\s+"
-    r"(i|he|she|my|we)\b|\bsign\s+(me\s+)?up\b|\benrol+\b|\bwhere\s+can\s+i\b|\bhow\s+(long|soon)\s+(after|"
-    r"before|should|do\s+i|must)\b[^.?!]{0,60}\b(before|after|until|can|start|transplant|hsct|chemo)\b)",
+    r"\d+|only|due|starting|planning)\b|\bi\s+(have|take|was\s+diagnosed|got\s+diagnosed|"
+    r"started|stopped|switched|plan)\b|\bi'?ve\s+(had|been|got)\b|\bpregnan\w*|\bbreast\s*feed\w*)",
+    _I,
+)
+# A hypothetical or "what to look out for" question: general, even with "should I" (it gets the safety net).
+HYPOTHETICAL_ASK = re.compile(
+    r"\b(hypothetical\w*|just\s+in\s+case|what\s+if|look\s+out\s+for|watch\s+(out\s+)?for|supposed\s+to\s+"
+    r"(ring|call|contact)|signs?\s+of)\b",
+    _I,
+)
+# Personal words in a question that is really about the documents, hypothetical, or general: not advice.
+ADVICE_VETO = re.compile(
+    r"\b((does|did)\s+the\s+(article|study|report|trial)|the\s+(article|report)\s+(say|says|mention)|"
+    r"in\s+the\s+(study|trial|article)|hypothetical\w*|just\s+in\s+case|^say\s+my|what\s+if|look\s+out\s+for|"
+    r"watch\s+(out\s+)?for|supposed\s+to\s+(ring|call|contact)|is\s+(that|this|it)\s+normal|"
+    r"(in|since|back\s+in)\s+(19|20)\d\d|years\s+ago|when\s+i\s+was\s+\d+)\b",
     _I,
 )
 # General questions that mention eligibility without a person: answered from the documents.
@@ -257,7 +281,7 @@ class Safety:
                 kind = "post_treatment"
             return kind, f"{kind}: “{next(f.text for f in strong if f.kind == kind)}”", False
         weak = [f for f in current if f.strength == "weak"]
-        if weak and TREATMENT.search(text) and PERSON.search(text):
+        if weak and TREATMENT.search(text) and (PERSON.search(text) or _READING.search(text)):
             return "post_treatment", f"fever or chills after treatment: “{weak[0].text}”", False
         if len({f.text.lower() for f in weak}) >= 2 and PERSON.search(text) and FIRST_PERSON.search(text):
             return "post_treatment", "several infection signs", False
@@ -345,8 +369,8 @@ class Safety:
                 reply_text=replies.greeting_text(self.subject, self.suggestions, thanks=thanks, bye=bye),
             )
         safety_net = bool(SAFETY_NET.search(text) and SAFETY_NET_TOPIC.search(text) and TREATMENT.search(text))
-        advice = self._advice(text, vectors)
-        if advice:
+        advice = self._advice(text, doc, vectors) if self._topical(doc) or ADVICE_STRONG.search(text) else ""
+        if advice and (self._topical(doc) or self._on_topic(doc, vectors, bool(history))):
             return SafetyVerdict(Category.MEDICAL_ADVICE, advice, safety_net=safety_net)
         if safety_net or self._on_topic(doc, vectors, bool(history)):
             return SafetyVerdict(None, "about the subject", safety_net=safety_net)
@@ -364,19 +388,27 @@ class Safety:
         kind, reason, _ = self._rules(previous[0], self.nlp(previous[0]))
         return (kind, f"follow-up to an emergency ({reason})") if kind else (None, "")
 
-    def _advice(self, text: str, vectors: np.ndarray) -> str:
-        if GENERAL_ELIGIBILITY.search(text) and not re.search(r"\b(i|me|my|we|us|our)\b", text, _I):
+    def _advice(self, text: str, doc: Doc, vectors: np.ndarray) -> str:
+        personal = bool(re.search(r"\b(i|me|my|we|us|our)\b", text, _I))
+        if GENERAL_ELIGIBILITY.search(text) and not personal:
             return ""
-        if ADVICE.search(text):
+        if HYPOTHETICAL_ASK.search(text):
+            return ""
+        if ADVICE_STRONG.search(text):
             return "asks about the person's own or a relative's care"
+        if ADVICE_WEAK.search(text) and "?" in text + "?" and not ADVICE_VETO.search(text) and self._topical(doc):
+            return "tells of the person's own or a relative's care and asks about it"
         row = self.bank.neighbours(vectors[:1], k=3)[0]
-        if row and row[0][1] == "advice" and row[0][0] >= self.ADVICE_SIM:
+        if row and row[0][1] == "advice" and row[0][0] >= self.ADVICE_SIM and not ADVICE_VETO.search(text):
             return f"close to advice example “{row[0][2]}” ({row[0][0]:.2f})"
         return ""
 
-    def _on_topic(self, doc: Doc, vectors: np.ndarray, has_history: bool) -> bool:
+    def _topical(self, doc: Doc) -> bool:
         lemmas = {t.lemma_.lower() for t in doc if not t.is_punct} | {t.lower_ for t in doc}
-        if lemmas & self.topic:
+        return bool(lemmas & self.topic)
+
+    def _on_topic(self, doc: Doc, vectors: np.ndarray, has_history: bool) -> bool:
+        if self._topical(doc):
             return True
         content = [t for t in doc if t.is_alpha and not t.is_stop]
         if has_history and len(content) <= 6:
