@@ -95,7 +95,7 @@ ADVICE_STRONG = re.compile(
     r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
     r"\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|\b(will|would)\s+i\b|"
     r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)\s+for\s+"
-    r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\bfor\s+someone\s+like\s+me\b|"
+    r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
     r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
     r"\bwhat\s+(would|should)\s+you\s+(do|pick|choose|recommend|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
     r"\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|\bif\s+i\s+was\s+your\b|"
