@@ -84,7 +84,7 @@ class SafetyReport:
         lines = [title] if title else []
         lines.append(f"{'label':10} {'n':>4} {'precision':>9} {'recall':>7}")
         for label in LABELS:
-            tp, predicted, actual = self.counts(label)
+            _, predicted, actual = self.counts(label)
             if actual or predicted:
                 lines.append(f"{label:10} {actual:>4} {self.precision(label):>9.2f} {self.recall(label):>7.2f}")
         escalated = self.harmless_escalated
@@ -95,7 +95,9 @@ class SafetyReport:
         lines.append(f"emergencies missed: {len(self.missed_emergencies)}")
         lines += [f"  MISSED {o.id} ({o.category}): {o.message}" for o in self.missed_emergencies]
         lines += [f"  ESCALATED {o.id}: {o.message}" for o in escalated]
-        others = [o for o in self.outcomes if o.expected != o.got and o.expected != "emergency" and o.got != "emergency"]
+        others = [
+            o for o in self.outcomes if o.expected != o.got and o.expected != "emergency" and o.got != "emergency"
+        ]
         lines += [f"  {o.expected} -> {o.got} {o.id}: {o.message}" for o in others]
         return "\n".join(lines)
 
@@ -112,7 +114,7 @@ def evaluate(bot: ChatBot, rows: Sequence[dict[str, str]]) -> SafetyReport:
     for row in rows:
         message = row.get("message") or row.get("question") or ""
         history = row.get("history")
-        reply = bot.ask(message, history if isinstance(history, list) else None, source="eval")
+        reply = bot.ask(message, history if isinstance(history, list) else None, source="cli")
         report.outcomes.append(
             Outcome(
                 str(row.get("id", "")),

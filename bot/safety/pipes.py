@@ -7,6 +7,7 @@ hypothetical "what if", general questions about a study or a drug's side effects
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,8 @@ TARGET_PIPE = "medspacy_target_matcher"
 CONTEXT_PIPE = "medspacy_context"
 #: Concepts go to their own span group, so the caller's named entities (doc.ents) are left as the NER made them.
 SPAN_GROUP = "safety"
+#: Tokens between a negation and the concept it negates, at most ("not having any chest pain": 2).
+NEGATION_REACH = 5
 #: ConText categories that mean "not happening now to someone here".
 CANCELLING = frozenset({"NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "GENERAL"})
 
@@ -53,6 +56,8 @@ def add_safety_pipes(nlp: Language) -> None:
     from medspacy.context import ConTextRule
     from medspacy.target_matcher import TargetRule
 
+    # medspaCy's ConText keeps an empty token matcher when every rule is a regex; spaCy warns on each message.
+    warnings.filterwarnings("ignore", message=r"\[W036\]")
     if "sentencizer" not in nlp.pipe_names and "senter" not in nlp.pipe_names:
         # Before the parser, so sentences are punctuation sentences (the parser respects preset boundaries).
         nlp.add_pipe("sentencizer", first=True)
@@ -91,6 +96,10 @@ def modifiers(ent: Span, inside: set[int] | None = None) -> frozenset[str]:
     for m in getattr(ent._, "modifiers", ()) or ():
         start, end = m.modifier_span
         if any(i in inside for i in range(start, end)):
+            continue
+        # A negation negates what is near it: "I don't see the point, I want to kill myself" is not negated.
+        gap = ent.start - end if end <= ent.start else start - ent.end
+        if m.category == "NEGATED_EXISTENCE" and gap > NEGATION_REACH:
             continue
         out.add(str(m.category))
     return frozenset(out)

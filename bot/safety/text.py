@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from lingua import LanguageDetector
 
 # Zero-width and bidi controls, BOM, soft hyphen, variation selectors: invisible, and they split words for matching.
-_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufe00-\ufe0f]")
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufe00-\ufe0f]"
+)
+_QUOTES = {0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"', 0x2032: "'"}
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 
 
@@ -35,8 +38,8 @@ def clean_text(raw: str) -> str:
     text = "".join(out).replace("\ufffd", "")
     text = _SPACES.sub(" ", text)
     text = re.sub(r"\s*\n\s*", "\n", text)
-    # Curly quotes and apostrophes read as plain ones for every later rule ("don’t" = "don't").
-    text = text.translate(str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2032": "'"}))
+    # Curly quotes and apostrophes read as plain ones for every later rule (U+2019 in "don't").
+    text = text.translate(_QUOTES)
     return text.strip()
 
 

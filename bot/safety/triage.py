@@ -57,7 +57,9 @@ RESOLVED = re.compile(
     _I,
 )
 # A temperature reading or how one feels, told without a pronoun ("day 9 post transplant, 38.4 and shaky").
-_READING = re.compile(r"\b(3[5-9][.,]\d|4[01][.,]\d|10[0-4][.,]\d|feel\w*|felt|shak\w*|shiver\w*|today|tonight|now)\b", _I)
+_READING = re.compile(
+    r"\b(3[5-9][.,]\d|4[01][.,]\d|10[0-4][.,]\d|feel\w*|felt|shak\w*|shiver\w*|today|tonight|now)\b", _I
+)
 SAFETY_NET = re.compile(
     r"\b(what|who|when|whom)\b[^.?!]{0,50}\b(do|call|ring|contact|phone|tell|supposed)\b[^.?!]{0,60}\bif\b|"
     r"\bif\b[^.?!]{0,80}\b(unwell|sick|ill|fever|temperature|temp|infection|symptoms|bleed\w*|rash|worse)\b"
@@ -263,7 +265,9 @@ class Safety:
             if f.context & {"NEGATED_EXISTENCE", "HISTORICAL"}:
                 return False
             if f.context & {"HYPOTHETICAL", "GENERAL"}:
-                return bool(FIRST_PERSON.search(f.sentence) and not re.search(r"\bif (someone|a|anyone)\b", f.sentence, _I))
+                return bool(
+                    FIRST_PERSON.search(f.sentence) and not re.search(r"\bif (someone|a|anyone)\b", f.sentence, _I)
+                )
             return True
         return f.current
 
@@ -275,8 +279,11 @@ class Safety:
         if strong:
             kinds = sorted({f.kind for f in strong}, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99)
             kind = kinds[0]
-            if kind != "suicide" and "post_treatment" not in kinds and TREATMENT.search(text) and any(
-                f.kind == "fever" for f in current
+            if (
+                kind != "suicide"
+                and "post_treatment" not in kinds
+                and TREATMENT.search(text)
+                and any(f.kind == "fever" for f in current)
             ):
                 kind = "post_treatment"
             return kind, f"{kind}: “{next(f.text for f in strong if f.kind == kind)}”", False
@@ -343,9 +350,7 @@ class Safety:
                 english_kind, english_reason, _ = self._rules(text, doc)
                 kind, reason = (english_kind, english_reason) if english_kind else (None, reason)
             if kind is not None:
-                return SafetyVerdict(
-                    Category.EMERGENCY, reason, kind, replies.emergency_text(kind, language)
-                )
+                return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, language))
             return SafetyVerdict(
                 Category.LANGUAGE, reason or f"written in {language}", None, replies.english_only_text(language)
             )
