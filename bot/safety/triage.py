@@ -99,7 +99,7 @@ ADVICE_STRONG = re.compile(
     r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)\s+for\s+"
     r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
     r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
-    r"\bwhat\s+(would|should)\s+you\s+(do|pick|choose|recommend|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
+    r"\bwhat\s+(would|should|do)\s+you\s+(do|pick|choose|recommend|advise|suggest|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
     r"\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|\bif\s+i\s+was\s+your\b|"
     r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\b(do\s+you\s+)?recommend\b|"
     r"\bdo\s+you\s+think\s+(i|he|she|my|we)\b|\bsign\s+(me|him|her)\s+up\b|\bwhere\s+can\s+(i|we)\b|"
@@ -122,7 +122,8 @@ ADVICE_WEAK = re.compile(
 # A hypothetical or "what to look out for" question: general, even with "should I" (it gets the safety net).
 HYPOTHETICAL_ASK = re.compile(
     r"\b(hypothetical\w*|just\s+in\s+case|what\s+if|look\s+out\s+for|watch\s+(out\s+)?for|supposed\s+to\s+"
-    r"(ring|call|contact)|signs?\s+of)\b",
+    r"(ring|call|contact)|signs?\s+of|what\s+(should|do|would)\s+(i|we)\s+do\s+if|who\s+(do|should|would)\s+(i|we)\s+"
+    r"(call|ring|contact|phone)\s+if)\b",
     _I,
 )
 # Personal words in a question that is really about the documents, hypothetical, or general: not advice.
@@ -130,7 +131,8 @@ ADVICE_VETO = re.compile(
     r"\b((does|did)\s+the\s+(article|study|report|trial)|the\s+(article|report)\s+(say|says|mention)|"
     r"in\s+the\s+(study|trial|article)|hypothetical\w*|just\s+in\s+case|^say\s+my|what\s+if|look\s+out\s+for|"
     r"watch\s+(out\s+)?for|supposed\s+to\s+(ring|call|contact)|is\s+(that|this|it)\s+normal|"
-    r"(in|since|back\s+in)\s+(19|20)\d\d|years\s+ago|when\s+i\s+was\s+\d+)\b",
+    r"(in|since|back\s+in)\s+(19|20)\d\d|years\s+(ago|back)|when\s+i\s+was\s+\d+|how\s+(often|common|likely)|"
+    r"does\s+that\s+happen)\b",
     _I,
 )
 # General questions that mention eligibility without a person: answered from the documents.
