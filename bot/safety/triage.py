@@ -347,8 +347,8 @@ class Safety:
         """Classify one cleaned message. `vectors`: unit embeddings, row 0 the message, then one per sentence."""
         if language != "en":
             kind, reason = self._foreign_emergency(text, language)
-            if kind is None:
-                # Code-mixed messages: the English concepts still count.
+            if kind is None and not reason:
+                # Code-mixed messages: the English concepts still count (unless it is a general question).
                 english_kind, english_reason, _ = self._rules(text, doc)
                 kind, reason = (english_kind, english_reason) if english_kind else (None, reason)
             if kind is not None:
