@@ -50,6 +50,12 @@ PERSON = re.compile(
     r"grandpa|grandma|nan|aunt|uncle|baby|toddler|kid|child|boy|girl|neighbou?r|colleague|patient here)\b",
     _I,
 )
+# Words that make a question personal: the asker, or someone close to them.
+PERSONAL = re.compile(
+    r"\b(i|i'm|im|i've|ive|i'd|me|my|myself|we|us|our|he|she|him|her|his|husband|wife|son|daughter|mum|mom|dad|"
+    r"partner|brother|sister)\b",
+    _I,
+)
 FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|ive|i'd|i'll|me|my|myself|we|us|our)\b", _I)
 RESOLVED = re.compile(
     r"\b(fine now|better now|ok now|okay now|it'?s passed|has passed|went away|gone now|false alarm|all good|"
@@ -96,16 +102,17 @@ ADVICE_STRONG = re.compile(
     r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
     r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
     r"\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|\b(will|would)\s+i\b|"
-    r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)\s+for\s+"
+    r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)(\s+\w+){0,2}\s+for\s+"
     r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
     r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
     r"\bwhat\s+(would|should|do)\s+you\s+(do|pick|choose|recommend|advise|suggest|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
     r"\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|\bif\s+i\s+was\s+your\b|"
     r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\b(do\s+you\s+)?recommend\b|"
     r"\bdo\s+you\s+think\s+(i|he|she|my|we)\b|\bsign\s+(me|him|her)\s+up\b|\bwhere\s+can\s+(i|we)\b|"
-    r"\bhow\s+(long|soon)\s+(after|before|should|do\s+i|must|until)\b[^.?!]{0,60}\b(before|after|until|can|start|"
-    r"transplant|hsct|chemo|notice)\b|\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|"
-    r"\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
+    r"\bhow\s+(long|soon)\s+(should|do|must|would)\s+(i|we|he|she)\b|\bhow\s+(long|soon)\s+(after|before|until)\s+"
+    r"(stopping\s+|my\s+|his\s+|her\s+|the\s+last\s+|last\s+|a\s+dose\s+of\s+)?(\w+mab|\w*dmts?|ocrevus|tysabri|kesimpta|"
+    r"lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|infusion)\b|"
+    r"\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
     _I,
 )
 # Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
@@ -239,7 +246,7 @@ class Safety:
     #: A bank neighbour this close is an emergency on its own; `EMERGENCY_SIM` with an emergency majority too.
     EMERGENCY_NEAR = 0.78
     EMERGENCY_SIM = 0.62
-    ADVICE_SIM = 0.62
+    ADVICE_SIM = 0.68
     OUT_OF_SCOPE_MARGIN = 0.02
 
     def __init__(
@@ -406,7 +413,13 @@ class Safety:
         if ADVICE_WEAK.search(text) and "?" in text + "?" and not ADVICE_VETO.search(text) and self._topical(doc):
             return "tells of the person's own or a relative's care and asks about it"
         row = self.bank.neighbours(vectors[:1], k=3)[0]
-        if row and row[0][1] == "advice" and row[0][0] >= self.ADVICE_SIM and not ADVICE_VETO.search(text):
+        if (
+            row
+            and row[0][1] == "advice"
+            and row[0][0] >= self.ADVICE_SIM
+            and PERSONAL.search(text)
+            and not ADVICE_VETO.search(text)
+        ):
             return f"close to advice example “{row[0][2]}” ({row[0][0]:.2f})"
         return ""
 
