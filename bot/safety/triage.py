@@ -129,7 +129,7 @@ ADVICE_WEAK = re.compile(
 # A hypothetical or "what to look out for" question: general, even with "should I" (it gets the safety net).
 HYPOTHETICAL_ASK = re.compile(
     r"\b(hypothetical\w*|just\s+in\s+case|what\s+if|look\s+out\s+for|watch\s+(out\s+)?for|supposed\s+to\s+"
-    r"(ring|call|contact)|signs?\s+of|what\s+(should|do|would)\s+(i|we)\s+do\s+if|who\s+(do|should|would)\s+(i|we)\s+"
+    r"(ring|call|contact)|signs?\s+of|what\s+(should|do|would)\s+(i|we|you|one)\s+do\s+if|who\s+(do|should|would)\s+(i|we)\s+"
     r"(call|ring|contact|phone)\s+if)\b",
     _I,
 )
