@@ -57,6 +57,27 @@ PERSONAL = re.compile(
     _I,
 )
 FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|ive|i'd|i'll|me|my|myself|we|us|our)\b", _I)
+# A symptom word negated inside the concept's own words ("my face isnt drooping", "no vomiting, not drowsy").
+NEGATED_INSIDE = re.compile(
+    r"\b(no|not|isn'?t|isnt|aren'?t|wasn'?t|never|without)\s+(\w+\s+)?(droop\w*|slurr\w*|numb\w*|weak\w*|bleed\w*|"
+    r"swollen|swell\w*|confus\w*|drows\w*|vomit\w*|sick|sleepy|dizz\w*|fever\w*|chills|shiver\w*|pain|fluid)\b",
+    _I,
+)
+# Plain denial of suicidal thoughts: the only negation that cancels suicidal talk ("he doesnt see why he should
+# bother living" is not a denial).
+SUICIDE_DENIAL = re.compile(
+    r"\b(not|never|no|isn'?t|isnt|aren'?t|wasn'?t|i'?m not|am not)\s+(\w+\s+)?(suicid\w*|going to (hurt|kill|harm)|"
+    r"want(ing)? to (die|kill|hurt)|thinking (of|about) (suicide|ending|killing|hurting))",
+    _I,
+)
+# A story told after the event: care was received or it passed. Cancels everything but suicidal talk.
+STORY_RESOLVED = re.compile(
+    r"\b(settled down|things have settled|it went( away)?\b|went away|(gave|put) (me|him|her|us) (on )?"
+    r"(iv |some )?antibiotics|back on the ward|as directed|we went to (the )?(emergency|hospital|a&e|er|ed)"
+    r"|checked (him|her|me|us) "
+    r"over|(been|is|was) (completely |totally )?fine since|recovered|i'?m home now|turned out)",
+    _I,
+)
 RESOLVED = re.compile(
     r"\b(fine now|better now|ok now|okay now|it'?s passed|has passed|went away|gone now|false alarm|all good|"
     r"paramedics (are|came)|ambulance (is|came|has)|at the hospital|in hospital now|called 911|called 999)\b",
@@ -112,7 +133,9 @@ ADVICE_STRONG = re.compile(
     r"\bhow\s+(long|soon)\s+(should|do|must|would)\s+(i|we|he|she)\b|\bhow\s+(long|soon)\s+(after|before|until)\s+"
     r"(stopping\s+|my\s+|his\s+|her\s+|the\s+last\s+|last\s+|a\s+dose\s+of\s+)?(\w+mab|\w*dmts?|ocrevus|tysabri|kesimpta|"
     r"lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|infusion)\b|"
-    r"\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
+    r"\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|\bfor\s+(me|us|him|her)\s*\?|\bhow\s+do\s+(i|we)\s+(handle|cope|"
+    r"deal|manage)\b|\b(help|helps|improve|speed\s+up)\s+(his|her|my)\s+(recovery|ms|symptoms|chances)\b|"
+    r"\bmy\s+(\w+\s+)?risk\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
     _I,
 )
 # Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
@@ -271,19 +294,20 @@ class Safety:
     def _current(f: Finding) -> bool:
         """Is this finding happening now, to someone here? Suicidal talk is only cancelled by plain evidence."""
         if f.kind == "suicide":
-            if f.context & {"NEGATED_EXISTENCE", "HISTORICAL"}:
+            if "HISTORICAL" in f.context or SUICIDE_DENIAL.search(f.sentence):
                 return False
             if f.context & {"HYPOTHETICAL", "GENERAL"}:
                 return bool(
                     FIRST_PERSON.search(f.sentence) and not re.search(r"\bif (someone|a|anyone)\b", f.sentence, _I)
                 )
             return True
-        return f.current
+        return f.current and not NEGATED_INSIDE.search(f.text)
 
     def _rules(self, text: str, doc: Doc) -> tuple[str | None, str, bool]:
         """(kind, reason, cancelled) from the concepts: a current strong concept, or fever in a treatment context."""
         found = findings(doc)
-        current = [f for f in found if self._current(f)]
+        story = bool(STORY_RESOLVED.search(text))
+        current = [f for f in found if self._current(f) and (f.kind == "suicide" or not story)]
         strong = [f for f in current if f.strength == "strong"]
         if strong:
             kinds = sorted({f.kind for f in strong}, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99)
