@@ -25,7 +25,7 @@ _EXTRA = {
 }
 
 EMERGENCY_EN = (
-    "**This sounds like it could be an emergency. Call 911 now** (or your local emergency number), or go to the "
+    "**This sounds like it could be an emergency. Please call 911 now** (or your local emergency number), or go to the "
     "nearest emergency department. If you are with someone who is unwell, stay with them until help arrives. "
     "This chat cannot help in an emergency."
 )
