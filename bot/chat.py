@@ -123,14 +123,17 @@ class ChatBot:
         if client is None:
             client, notice = connect(settings.data_dir, settings.chroma_url)
             notices += [notice] if notice else []
-        passages = all_passages(load_knowledge(settings.knowledge_dir))
+        documents = load_knowledge(settings.knowledge_dir)
+        passages = all_passages(documents)
         index = KnowledgeIndex(client, embeddings, collection=settings.collection, model_name=settings.embedding_model)
         report = index.sync(passages, progress=progress)
         if report.notice:
             notices.append(report.notice)
         for notice in notices:
             log.warning(notice)
-        nlp, safety = build_safety(embeddings, passages, settings.data_dir)
+        kinds = [str(d.meta.get("kind") or "news article") for d in documents]
+        subject = f"a {kinds[0]}" if len(kinds) == 1 else "the news articles this assistant was given"
+        nlp, safety = build_safety(embeddings, passages, settings.data_dir, subject=subject)
         if store is None and settings.log_conversations:
             from bot.triage.store import Store
 
@@ -161,8 +164,8 @@ class ChatBot:
     ) -> Reply:
         """Answer one message. Raises InvalidQuestion for input that cannot be answered as sent."""
         started = time.perf_counter()
-        if isinstance(question, str):
-            question = clean_text(question)  # odd Unicode, zero-width and control characters: cleaned, not refused
+        if isinstance(question, str) and not _CONTROL.search(question):
+            question = clean_text(question)  # lone surrogates, odd Unicode, zero-width: cleaned, not refused
         question, turns = validate(question, history, self.settings.max_message_chars)
         reply = self._answer(question, turns)
         reply = replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
@@ -204,7 +207,9 @@ class ChatBot:
         return Reply(answer, category, composed.citations, composed.caveats)
 
 
-def build_safety(embeddings: Embeddings, passages: Sequence[Passage], cache_dir: Any) -> tuple[Language, Safety]:
+def build_safety(
+    embeddings: Embeddings, passages: Sequence[Passage], cache_dir: Any, *, subject: str
+) -> tuple[Language, Safety]:
     """The spaCy pipeline with the safety pipes, and `Safety` with the knowledge's own words as the topic."""
     import spacy
 
@@ -213,6 +218,4 @@ def build_safety(embeddings: Embeddings, passages: Sequence[Passage], cache_dir:
     topic: set[str] = set()
     for doc in nlp.pipe((p.text for p in passages), disable=["medspacy_target_matcher", "medspacy_context"]):
         topic |= {t.lemma_.lower() for t in doc if t.is_alpha and not t.is_stop and len(t) > 2}
-    titles = sorted({p.title for p in passages})
-    subject = f"the article “{titles[0]}”" if len(titles) == 1 else "the articles this assistant was given"
     return nlp, Safety(nlp, embeddings, topic, cache_dir, subject=subject)

@@ -24,6 +24,7 @@ CONTEXT_PIPE = "medspacy_context"
 SPAN_GROUP = "safety"
 #: Tokens between a negation and the concept it negates, at most ("not having any chest pain": 2).
 NEGATION_REACH = 5
+_INABILITY = frozenset({"ca", "can", "could", "wo", "would", "unable"})
 #: ConText categories that mean "not happening now to someone here".
 CANCELLING = frozenset({"NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "GENERAL"})
 
@@ -100,6 +101,9 @@ def modifiers(ent: Span, inside: set[int] | None = None) -> frozenset[str]:
         # A negation negates what is near it: "I don't see the point, I want to kill myself" is not negated.
         gap = ent.start - end if end <= ent.start else start - ent.end
         if m.category == "NEGATED_EXISTENCE" and gap > NEGATION_REACH:
+            continue
+        # "can't move his left side", "couldn't lift her arm": inability, a symptom, not a negation.
+        if m.category == "NEGATED_EXISTENCE" and start > 0 and ent.doc[start - 1].lower_ in _INABILITY:
             continue
         out.add(str(m.category))
     return frozenset(out)

@@ -14,7 +14,7 @@ _EXTRA = {
     "poisoning": "For a poisoning, call **Poison Control at 1-800-222-1222** (US) if the person is awake and "
     "breathing; call 911 first if they collapse, have a seizure, have trouble breathing or cannot be woken.",
     "post_treatment": "After a transplant or chemotherapy, a fever or feeling shivery or unwell can be serious "
-    "within hours: **call your transplant team's 24-hour number now**, or go to the emergency department; call "
+    "within hours: **call your transplant team's day-or-night number now**, or go to the emergency department; call "
     "911 if the person is very unwell.",
     "stroke": "**Note the time the symptoms started** and tell the emergency team. Call even if the symptoms go away.",
     "cardiac": "Sit down and rest while you wait for help.",
@@ -67,7 +67,7 @@ _EXTRA_I18N = {
     ("es", "poisoning"): "Para una intoxicación, llame al **Centro de Envenenamiento: 1-800-222-1222**. Si la persona "
     "se desmaya, tiene una convulsión, le cuesta respirar o no se despierta, llame al 911 de inmediato.",
     ("es", "post_treatment"): "Después de un trasplante o quimioterapia, la fiebre o los escalofríos pueden ser graves "
-    "en pocas horas: **llame ahora al número de 24 horas de su equipo de trasplante** o vaya a emergencias.",
+    "en pocas horas: **llame ahora a la línea de día y noche de su equipo de trasplante** o vaya a emergencias.",
     ("es", "stroke"): "**Anote la hora en que empezaron los síntomas.** Llame aunque los síntomas desaparezcan.",
     ("pt", "suicide"): "Você também pode ligar ou enviar mensagem para o **988** (EUA) ou, no Brasil, para o CVV no "
     "**188**, a qualquer hora.",
