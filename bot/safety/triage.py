@@ -236,8 +236,8 @@ def i18n_rules() -> dict[str, tuple[list[tuple[str, re.Pattern[str]]], re.Patter
 
 
 def medical_topic_words() -> frozenset[str]:
-    lines = (DATA / "medical_topic.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+    raw: dict[str, list[str]] = yaml.safe_load((DATA / "medical_topic.yaml").read_text(encoding="utf-8"))
+    return frozenset(str(w).strip().lower() for w in raw["words"])
 
 
 def load_bank(embeddings: Embeddings, cache_dir: Path | str | None) -> Bank:
