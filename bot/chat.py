@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from chromadb.api import ClientAPI
 from langchain_core.embeddings import Embeddings
 
@@ -25,7 +22,7 @@ from bot.corpus.library import Library
 from bot.corpus.vocabulary import load_vocabulary
 from bot.query import Query, QueryAnalyzer
 from bot.reply import Category, Reply
-from bot.safety import policy as pol
+from bot.safety import Safety, add_safety_pipes, clean_text, detect_language, replies
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,8 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_THANKS = re.compile(r"\b(thanks?|thank\s+you|thx|ty|cheers|appreciate\w*)\b", re.IGNORECASE)
-_BYE = re.compile(r"\b(bye|goodbye|see\s+ya|cya|later)\b", re.IGNORECASE)
 
 
 class InvalidQuestion(ValueError):
@@ -91,7 +86,7 @@ class ChatBot:
         index: KnowledgeIndex,
         documents: Sequence[Document],
         nlp: Language,
-        policy: pol.Policy,
+        safety: Safety | None = None,
         model: Model | None = None,
         store: Store | None = None,
         startup: Startup | None = None,
@@ -101,12 +96,20 @@ class ChatBot:
         self.index = index
         self.documents = list(documents)
         self.nlp = nlp
-        self.policy = policy
         self.store = store
         self.library = Library(self.documents, nlp, load_vocabulary())
         if store is not None:
             store.public_names = self.library.public_names
         self.passages = self.library.passages
+        # The safety layer knows the documents only through their own words and the front matter's copy.
+        self.safety = safety or Safety(
+            nlp,
+            embeddings,
+            set().union(*self.library.passage_terms.values(), *(a.split() for a in self.library.aliases)),
+            settings.data_dir,
+            subject=self.library.subject(),
+            suggestions=self.library.suggestions(),
+        )
         self.startup = startup or Startup(len(self.passages), ())
         self.analyzer = QueryAnalyzer(nlp, embeddings, self.library)
         self.retriever = HybridRetriever(self.library, index)
@@ -140,6 +143,7 @@ class ChatBot:
             from bot.corpus.nlp import load_nlp
 
             nlp = load_nlp()
+        add_safety_pipes(nlp)  # idempotent: the one pipeline reads entities, lemmas and ConText once per message
         if client is None:
             client, notice = connect(settings.data_dir, settings.chroma_url)
             notices += [notice] if notice else []
@@ -151,7 +155,6 @@ class ChatBot:
             notices.append(report.notice)
         for notice in notices:
             log.warning(notice)
-        policy = pol.Policy(_example_vectors(embeddings, settings))
         if store is None and settings.log_conversations:
             from bot.triage.store import Store
 
@@ -162,7 +165,6 @@ class ChatBot:
             index=index,
             documents=documents,
             nlp=nlp,
-            policy=policy,
             model=model,
             store=store,
             startup=Startup(len(passages), tuple(notices)),
@@ -193,6 +195,8 @@ class ChatBot:
     ) -> Reply:
         """Answer one message. Raises InvalidQuestion for input that cannot be answered as sent."""
         started = time.perf_counter()
+        if isinstance(question, str) and not _CONTROL.search(question):
+            question = clean_text(question)  # lone surrogates, odd Unicode, zero-width: cleaned, not refused
         question, turns = validate(question, history, self.settings.max_message_chars)
         reply = self._answer(question, turns)
         reply = replace(reply, latency_ms=(time.perf_counter() - started) * 1000)
@@ -202,22 +206,18 @@ class ChatBot:
         return reply
 
     def _answer(self, question: str, history: list[Message]) -> Reply:
-        query = self.analyzer.analyse(question, history)
-        decision = self.policy.classify(
-            query.text, query.sentence_vectors, has_history=bool(history), spell=self.library.lexicon.correct
-        )
-        if decision.category is Category.EMERGENCY:
-            return Reply(pol.SELF_HARM_TEXT if decision.self_harm else pol.EMERGENCY_TEXT, Category.EMERGENCY)
-        if decision.category is Category.INJECTION:
-            return Reply(pol.with_suggestions(pol.INJECTION_TEXT), Category.INJECTION)
-        if decision.category is Category.OUT_OF_SCOPE:
-            return Reply(pol.with_suggestions(pol.OUT_OF_SCOPE_TEXT), Category.OUT_OF_SCOPE)
-        if decision.category is Category.GREETING:
-            text = pol.THANKS_TEXT if _THANKS.search(question) else pol.GREETING_TEXT
-            if _BYE.search(question) and not _THANKS.search(question):
-                return Reply("Goodbye, and take care.", Category.GREETING)
-            return Reply(pol.with_suggestions(text), Category.GREETING)
-        return self.answer(query, advice=decision.category is Category.MEDICAL_ADVICE)
+        language = detect_language(question)
+        query = self.analyzer.analyse(question, history, language=language)
+        verdict = self.safety.check(query.text, query.doc, query.sentence_vectors, language, history)
+        if verdict.category is Category.EMERGENCY:
+            return Reply(verdict.reply_text, Category.EMERGENCY, emergency=verdict.emergency, language=language)
+        if verdict.category in (Category.LANGUAGE, Category.INJECTION, Category.OUT_OF_SCOPE, Category.GREETING):
+            assert verdict.category is not None
+            return Reply(verdict.reply_text, verdict.category, language=language)
+        reply = self.answer(query, advice=verdict.category is Category.MEDICAL_ADVICE)
+        if verdict.safety_net:
+            reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SAFETY_NET}")
+        return reply
 
     def scored(self, query: Query) -> list[Scored]:
         """Every candidate sentence of the retrieved paragraphs, most likely to answer first."""
@@ -227,7 +227,7 @@ class ChatBot:
     def answer(self, query: Query, *, advice: bool = False) -> Reply:
         """The answer from the documents (for a personal-advice request: the decline, then general facts)."""
         composed = self.composer.compose(
-            query, self.scored(query), lead=pol.ADVICE_TEXT if advice else "", advice=advice
+            query, self.scored(query), lead=replies.ADVICE_TEXT if advice else "", advice=advice
         )
         if advice:
             category = Category.MEDICAL_ADVICE
@@ -241,22 +241,3 @@ class ChatBot:
             all_caveats=composed.all_caveats,
             language=query.language,
         )
-
-
-def _example_vectors(embeddings: Embeddings, settings: Settings) -> dict[str, np.ndarray]:
-    """Embed the policy's labelled examples once per model and cache them beside the store."""
-    texts = pol.Policy.example_texts()
-    key = hashlib.sha256(repr((settings.embedding_model, sorted(texts.items()))).encode()).hexdigest()[:16]
-    cache = Path(settings.data_dir) / f"policy-examples-{key}.npz"
-    if cache.exists():
-        try:
-            with np.load(cache) as data:
-                return {label: data[label] for label in texts}
-        except (OSError, ValueError, KeyError):
-            log.warning("policy example cache %s unreadable; recomputing", cache)
-    vectors = {
-        label: np.asarray(embeddings.embed_documents(list(items)), dtype=np.float32) for label, items in texts.items()
-    }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **vectors)  # type: ignore[arg-type]
-    return vectors

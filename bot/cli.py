@@ -13,6 +13,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 
 from bot.evaluation.cli import eval_command
+from bot.safety.evaluate import safety_eval_command
 from bot.settings import Settings
 from bot.startup import build_bot, err
 from bot.triage.cli import app as triage_app
@@ -203,6 +204,7 @@ def fit(
 
 
 app.command("eval")(eval_command)
+app.command("safety-eval")(safety_eval_command)
 app.add_typer(triage_app, name="triage", help="Staff triage queue: list, show, assign, resolve, export, purge.")
 
 

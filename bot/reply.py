@@ -17,6 +17,7 @@ class Category(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
     INJECTION = "injection"
     GREETING = "greeting"
+    LANGUAGE = "unsupported_language"
 
 
 @dataclass(frozen=True)

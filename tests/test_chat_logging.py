@@ -53,7 +53,7 @@ def test_logging_can_be_switched_off(bot: ChatBot) -> None:
         index=bot.index,
         documents=bot.documents,
         nlp=bot.nlp,
-        policy=bot.policy,
+        safety=bot.safety,
         model=bot.model,
         store=bot.store,
     )

@@ -25,7 +25,7 @@ def test_the_committed_model_is_the_fit_of_the_dev_splits(bot: ChatBot) -> None:
         index=bot.index,
         documents=bot.documents,
         nlp=bot.nlp,
-        policy=bot.policy,
+        safety=bot.safety,
         model=Model.untrained(),
     )
     files = [ROOT / f for f in DEV_SETS]

@@ -175,6 +175,7 @@ def test_only_categories_needing_a_human_are_queued(store: Store, category: Cate
         Category.MEDICAL_ADVICE: "normal",
         Category.NOT_IN_ARTICLE: "normal",
         Category.INJECTION: "normal",
+        Category.LANGUAGE: "normal",
     }
     if category in expected:
         [item] = items

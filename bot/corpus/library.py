@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.corpus.documents import Document, Passage
+from bot.corpus.nlp import english_words
 from bot.corpus.numbers import numbers
 from bot.corpus.vocabulary import Lexicon, VocabularyData, lemma_text
 
@@ -72,15 +73,15 @@ class Library:
         self.by_passage = {p.id: p for p in self.passages}
         self.stop = vocabulary.stop_words
         self.nlp_stop = frozenset(w.lower() for w in nlp.Defaults.stop_words)
-        # spaCy's string store grows with every text it reads: snapshot it first, as the dictionary of real words.
-        dictionary = frozenset(nlp.vocab.strings)
         texts = [(p, i, s) for p in self.passages for i, s in enumerate(p.sentences)]
-        docs = list(nlp.pipe([s for _, _, s in texts]))
+        # The documents' sentences need lemmas and entities only, not the safety layer's pipes.
+        extra = [name for name in nlp.pipe_names if name.startswith("medspacy")]
+        docs = list(nlp.pipe([s for _, _, s in texts], disable=extra))
         words: set[str] = set()
         for d in docs:
             words.update(t.lower_ for t in d if t.is_alpha)
             words.update(lemmas_of(d))
-        self.lexicon = Lexicon(vocabulary, words, dictionary)
+        self.lexicon = Lexicon(vocabulary, words, english_words())
         # The people the documents name: a patient asking what they said is not sharing anyone's identity.
         self.public_names = frozenset(
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 CONTENT_CATEGORIES = frozenset({Category.ANSWERED, Category.NOT_IN_ARTICLE, Category.MEDICAL_ADVICE})
 #: Crisis-line and emergency numbers a safety message may give; never counted as fabricated numbers.
 CRISIS_NUMBERS = frozenset({"911", "988", "999", "112"})
+#: Phone numbers a safety message may give (US Poison Control); taken out whole before numbers are read.
+CRISIS_LINES = re.compile(r"\b1-800-222-1222\b")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def fabricated_numbers(reply: Reply, source: Mapping[str, str], question_text: s
     """Numbers in the answer found in no cited passage, nor in the question/history, nor a crisis-line number.
 
     Cited claims count digits and number words; unmarked text counts digits only (see docs/evaluation.md)."""
-    claims, unmarked = segment(reply.answer)
+    claims, unmarked = segment(CRISIS_LINES.sub(" ", reply.answer))
     said = set().union(*(numbers(c.text) for c in claims), *(numbers(u, words=False) for u in unmarked))
     cited = " ".join(source.get(c.passage_id, "") for c in reply.citations)
     allowed = numbers(cited) | numbers(question_text) | CRISIS_NUMBERS

@@ -62,7 +62,7 @@ _RECORD = re.compile(
     r"(?P<v>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9])\b",
     re.IGNORECASE,
 )
-# A long bare run of digits in a patient message is an identifier (a count like "400,000" has commas).
+# A long bare run of digits in a patient message is an identifier (a count with commas, "1,500", is not one).
 _LONG_NUMBER = re.compile(r"(?<![\w.,/-])\d{8,12}(?![\w/-]|[.,]\d)")
 # "patient 5567" or "record AB-99812" needs an ID/number word; unambiguous labels (MRN, policy...) do not.
 _RECORD_NEEDS_NOUN = re.compile(r"^(?:patient|record|chart|hospital|account|case|member|membership)$", re.I)

@@ -60,6 +60,7 @@ class TriageCategory(StrEnum):
     MEDICAL_ADVICE = Category.MEDICAL_ADVICE.value
     NOT_IN_ARTICLE = Category.NOT_IN_ARTICLE.value
     INJECTION = Category.INJECTION.value
+    LANGUAGE = Category.LANGUAGE.value
     NEGATIVE_FEEDBACK = "negative_feedback"
 
 
@@ -69,6 +70,9 @@ QUEUED: dict[str, Priority] = {
     TriageCategory.MEDICAL_ADVICE: Priority.NORMAL,
     TriageCategory.NOT_IN_ARTICLE: Priority.NORMAL,
     TriageCategory.INJECTION: Priority.NORMAL,
+    # A message the bot could not answer for its language: staff may reply in it. (A non-English emergency is
+    # an EMERGENCY reply, urgent like any other.)
+    TriageCategory.LANGUAGE: Priority.NORMAL,
 }
 TRIAGE_CATEGORIES: tuple[str, ...] = tuple(TriageCategory)
 

@@ -1,0 +1,465 @@
+"""`Safety.check`: what must happen to a message before any answer (emergency, language, manipulation, greeting,
+personal advice, off topic), decided on every message and not switchable off by anything in it.
+
+Three kinds of evidence, and when in doubt between emergency and not, it escalates:
+- symptom and risk concepts (medspaCy target rules, lay words and misspellings) read with ConText (negated,
+  historical, hypothetical, a general question or one about a study are not happening now);
+- the nearest neighbours of the message and of each of its sentences in a labelled example bank (data/bank.yaml);
+- the conversation: an emergency told in the previous turn still counts unless the person says it has passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from langchain_core.embeddings import Embeddings
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from bot.reply import Category
+from bot.safety import replies
+from bot.safety.pipes import DATA, Finding, findings
+
+log = logging.getLogger(__name__)
+_I = re.IGNORECASE
+
+#: Emergency kinds in the order a reply names them when a message has several (the most specific help first).
+KIND_ORDER = (
+    "suicide", "poisoning", "post_treatment", "stroke", "cardiac", "anaphylaxis", "breathing", "bleeding",
+    "seizure", "head_injury", "unconscious", "confusion", "call_now", "other",
+)  # fmt: skip
+
+TREATMENT = re.compile(
+    r"\b(transplant\w*|chemo\w*|stem[- ]?cells?|hsct|ahsct|bmt|infusion|conditioning|neutr\w*p[eo]+ni\w*|atg|"
+    r"cyclophosphamide|rituximab|day\s*\+?\s*\d+|post[- ]?(transplant|tx|chemo)|discharged|engraft\w*|"
+    r"hickman|picc|central line|low (white|blood) (cell|count)s?|immun\w*suppress\w*|treatment)\b",
+    _I,
+)
+PERSON = re.compile(
+    r"\b(i|i'm|im|i've|ive|i'd|my|me|mine|we|our|us|he|she|he's|she's|hes|shes|his|her|him|they're|husband|wife|"
+    r"son|daughter|mum|mom|mam|dad|mother|father|partner|friend|flatmate|roommate|brother|sister|gran\w*|"
+    r"grandpa|grandma|nan|aunt|uncle|baby|toddler|kid|child|boy|girl|neighbou?r|colleague|patient here)\b",
+    _I,
+)
+# Words that make a question personal: the asker, or someone close to them.
+PERSONAL = re.compile(
+    r"\b(i|i'm|im|i've|ive|i'd|me|my|myself|we|us|our|he|she|him|her|his|husband|wife|son|daughter|mum|mom|dad|"
+    r"partner|brother|sister)\b",
+    _I,
+)
+FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|ive|i'd|i'll|me|my|myself|we|us|our)\b", _I)
+# A symptom word negated inside the concept's own words ("my face isnt drooping", "no vomiting, not drowsy").
+NEGATED_INSIDE = re.compile(
+    r"\b(no|not|isn'?t|isnt|aren'?t|wasn'?t|never|without)\s+(\w+\s+)?(droop\w*|slurr\w*|numb\w*|weak\w*|bleed\w*|"
+    r"swollen|swell\w*|confus\w*|drows\w*|vomit\w*|sick|sleepy|dizz\w*|fever\w*|chills|shiver\w*|pain|fluid)\b",
+    _I,
+)
+# Plain denial of suicidal thoughts: the only negation that cancels suicidal talk ("he doesnt see why he should
+# bother living" is not a denial).
+SUICIDE_DENIAL = re.compile(
+    r"\b(not|never|no|isn'?t|isnt|aren'?t|wasn'?t|i'?m not|am not)\s+(\w+\s+)?(suicid\w*|going to (hurt|kill|harm)|"
+    r"want(ing)? to (die|kill|hurt)|thinking (of|about) (suicide|ending|killing|hurting))",
+    _I,
+)
+# A story told after the event: care was received or it passed. Cancels everything but suicidal talk.
+STORY_RESOLVED = re.compile(
+    r"\b(settled down|things have settled|it went( away)?\b|went away|(gave|put) (me|him|her|us) (on )?"
+    r"(iv |some )?antibiotics|back on the ward|as directed|we went to (the )?(emergency|hospital|a&e|er|ed)"
+    r"|checked (him|her|me|us) "
+    r"over|(been|is|was) (completely |totally )?fine since|recovered|i'?m home now|turned out)",
+    _I,
+)
+RESOLVED = re.compile(
+    r"\b(fine now|better now|ok now|okay now|it'?s passed|has passed|went away|gone now|false alarm|all good|"
+    r"paramedics (are|came)|ambulance (is|came|has)|at the hospital|in hospital now|called 911|called 999)\b",
+    _I,
+)
+# A temperature reading or how one feels, told without a pronoun ("day 9 post transplant, 38.4 and shaky").
+_READING = re.compile(
+    r"\b(3[5-9][.,]\d|4[01][.,]\d|10[0-4][.,]\d|feel\w*|felt|shak\w*|shiver\w*|today|tonight|now)\b", _I
+)
+SAFETY_NET = re.compile(
+    r"\b(what|who|when|whom)\b[^.?!]{0,50}\b(do|call|ring|contact|phone|tell|supposed)\b[^.?!]{0,60}\bif\b|"
+    r"\bif\b[^.?!]{0,80}\b(unwell|sick|ill|fever|temperature|temp|infection|symptoms|bleed\w*|rash|worse)\b"
+    r"[^.?!]{0,60}\b(what|who|call|ring|contact|do)\b|\b(when|how soon) should\b[^.?!]{0,40}\b(call|contact|go)\b",
+    _I,
+)
+SAFETY_NET_TOPIC = re.compile(
+    r"\b(unwell|sick|ill|fever\w*|temperature|temp|infection\w*|symptoms?|bleed\w*|rash|worse|side effects?|"
+    r"reaction|chills|shiver\w*|pain)\b",
+    _I,
+)
+
+INJECTION = re.compile(
+    r"(\b(ignore|disregard|forget|override|bypass|skip)\b[^.?!]{0,40}\b(instruction\w*|rules?|prompts?|"
+    r"directions?|guidelines?|caveats?|warnings?|disclaimers?|safety|restrictions?|everything)|"
+    r"\b(system|hidden|secret|initial|original|developer)\s+(prompt|instructions?|message|rules?)|"
+    r"\byour\s+(prompt|instructions?|rules|guidelines|programming)\b|\brepeat\s+after\s+me\b|\bsay\s+exactly\b|"
+    r"\b(pretend|imagine)\s+(you\s+are|you're|to\s+be)\b|\bact\s+as\b|\brole[-\s]?play\b|\byou\s+are\s+now\b|"
+    r"\bfrom\s+now\s+on\b|\bjailbreak\w*|\bDAN\b|developer\s+mode|do\s+anything\s+now|\bnew\s+rules?\b|"
+    r"<\s*/?\s*(system|assistant|user|im_start|im_end|instructions?|prompt)\b[^>]*>|\[/?\s*(system|inst)\s*\]|"
+    r"^\s*(system|assistant)\s*:|"
+    r"\b(no|without)\s+(any\s+|the\s+)?(caveats?|warnings?|disclaimers?)\b|"
+    r"\bdon'?t\s+(add|include|give|show|mention)\s+(any\s+)?(the\s+)?(caveats?|warnings?|disclaimers?|risks?)\b|"
+    r"\bprint\s+(your|the)\s+(prompt|instructions|rules|configuration))",
+    _I | re.MULTILINE,
+)
+
+_RELATIVE = (
+    r"(my|our)\s+(\w+\s+)?(wife|husband|partner|son|daughter|child|kid|mum|mom|mam|dad|mother|father|brother|"
+    r"sister|friend|grand\w+|aunt|uncle|fianc\w*|boyfriend|girlfriend|cousin|niece|nephew)"
+)
+# A request about one's own or a relative's care, with or without "should". Strong: the asking itself is personal.
+ADVICE_STRONG = re.compile(
+    r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
+    r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
+    r"\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|\b(will|would)\s+i\b|"
+    r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)(\s+\w+){0,2}\s+for\s+"
+    r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
+    r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
+    r"\bwhat\s+(would|should|do)\s+you\s+(do|pick|choose|recommend|advise|suggest|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
+    r"\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|\bif\s+i\s+was\s+your\b|"
+    r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\b(do\s+you\s+)?recommend\b|"
+    r"\bdo\s+you\s+think\s+(i|he|she|my|we)\b|\bsign\s+(me|him|her)\s+up\b|\bwhere\s+can\s+(i|we)\b|"
+    r"\bhow\s+(long|soon)\s+(should|do|must|would)\s+(i|we|he|she)\b|\bhow\s+(long|soon)\s+(after|before|until)\s+"
+    r"(stopping\s+|my\s+|his\s+|her\s+|the\s+last\s+|last\s+|a\s+dose\s+of\s+)?(\w+mab|\w*dmts?|ocrevus|tysabri|kesimpta|"
+    r"lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|infusion)\b|"
+    r"\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|\bfor\s+(me|us|him|her)\s*\?|\bhow\s+do\s+(i|we)\s+(handle|cope|"
+    r"deal|manage)\b|\b(help|helps|improve|speed\s+up)\s+(his|her|my)\s+(recovery|ms|symptoms|chances)\b|"
+    r"\bmy\s+(\w+\s+)?risk\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
+    _I,
+)
+# Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
+ADVICE_WEAK = re.compile(
+    r"(\bmy\s+(current\s+|present\s+|own\s+|usual\s+|last\s+)?(doctor|neuro\w*|dose|dosage|medications?|meds|"
+    r"medicines?|drugs?|treatments?|therapy|ms|edss|symptoms|relapses?|mri|lesions?|case|options?|disability|"
+    r"history|condition|diagnosis|dmt|infusion)\b|"
+    + _RELATIVE
+    + r"|\bi('m|\s+am|m)\s+(on|taking|pregnant|trying|breastfeeding|thinking|considering|going\s+to|about\s+to|"
+    r"\d+|only|due|starting|planning)\b|\bi\s+(have|take|was\s+diagnosed|got\s+diagnosed|"
+    r"started|stopped|switched|plan)\b|\bi'?ve\s+(had|been|got)\b|\bpregnan\w*|\bbreast\s*feed\w*)",
+    _I,
+)
+# A hypothetical or "what to look out for" question: general, even with "should I" (it gets the safety net).
+HYPOTHETICAL_ASK = re.compile(
+    r"\b(hypothetical\w*|just\s+in\s+case|what\s+if|look\s+out\s+for|watch\s+(out\s+)?for|supposed\s+to\s+"
+    r"(ring|call|contact)|signs?\s+of|what\s+(should|do|would)\s+(i|we|you|one)\s+do\s+if|who\s+(do|should|would)\s+(i|we)\s+"
+    r"(call|ring|contact|phone)\s+if)\b",
+    _I,
+)
+# Personal words in a question that is really about the documents, hypothetical, or general: not advice.
+ADVICE_VETO = re.compile(
+    r"\b((does|did)\s+the\s+(article|study|report|trial)|the\s+(article|report)\s+(say|says|mention)|"
+    r"in\s+the\s+(study|trial|article)|hypothetical\w*|just\s+in\s+case|^say\s+my|what\s+if|look\s+out\s+for|"
+    r"watch\s+(out\s+)?for|supposed\s+to\s+(ring|call|contact)|is\s+(that|this|it)\s+normal|"
+    r"(in|since|back\s+in)\s+(19|20)\d\d|years\s+(ago|back)|when\s+i\s+was\s+\d+|how\s+(often|common|likely)|"
+    r"does\s+that\s+happen)\b",
+    _I,
+)
+# General questions that mention eligibility without a person: answered from the documents.
+GENERAL_ELIGIBILITY = re.compile(
+    r"^\s*(who|what\s+(kind|sort|type)\s+of\s+(people|patients)|which\s+(people|patients)|is\s+it\s+only\s+for|"
+    r"what\s+(are|is)\s+the\s+(eligibility|criteria|age))\b",
+    _I,
+)
+
+GREETING_WORDS = frozenset(
+    """hi hello hey hiya howdy yo greetings good morning afternoon evening day thanks thank you thx ty cheers
+    bye goodbye see ya later cya appreciate appreciated it much so very great nice awesome helpful that was
+    ok okay cool perfect wonderful have a lovely again bot there all for your help""".split()
+)
+_THANKS = re.compile(r"\b(thanks?|thank\s+you|thx|ty|cheers|appreciate\w*)\b", _I)
+_BYE = re.compile(r"\b(bye|goodbye|see\s+ya|cya|later)\b", _I)
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    """What safety decided. `category` None: a question for the documents to answer (maybe with a safety net)."""
+
+    category: Category | None
+    reason: str
+    emergency: str | None = None
+    reply_text: str = ""
+    safety_net: bool = False
+
+
+@dataclass(frozen=True)
+class Bank:
+    """The labelled example bank: texts, their labels ('emergency:stroke', 'calm', ...) and unit vectors."""
+
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+    vectors: np.ndarray
+
+    def neighbours(self, vectors: np.ndarray, k: int = 5) -> list[list[tuple[float, str, str]]]:
+        """For each row of `vectors`: the k nearest (similarity, label, text), best first."""
+        if not len(self.texts) or not len(vectors):
+            return [[] for _ in range(len(vectors))]
+        sims = vectors @ self.vectors.T
+        out = []
+        for row in sims:
+            top = np.argsort(-row)[:k]
+            out.append([(float(row[i]), self.labels[i], self.texts[i]) for i in top])
+        return out
+
+
+@lru_cache(maxsize=1)
+def bank_texts() -> tuple[tuple[str, str], ...]:
+    raw: dict[str, Any] = yaml.safe_load((DATA / "bank.yaml").read_text(encoding="utf-8"))
+    items: list[tuple[str, str]] = []
+    for kind, texts in raw["emergency"].items():
+        items += [(f"emergency:{kind}", str(t)) for t in texts]
+    for label in ("calm", "advice", "general", "out_of_scope"):
+        items += [(label, str(t)) for t in raw[label]]
+    return tuple(items)
+
+
+@lru_cache(maxsize=1)
+def i18n_rules() -> dict[str, tuple[list[tuple[str, re.Pattern[str]]], re.Pattern[str] | None]]:
+    raw: dict[str, Any] = yaml.safe_load((DATA / "emergency_i18n.yaml").read_text(encoding="utf-8"))
+    return {
+        lang: (
+            [(kind, re.compile(p, _I)) for kind, p in spec["emergency"].items()],
+            re.compile(spec["general"], _I) if spec.get("general") else None,
+        )
+        for lang, spec in raw.items()
+    }
+
+
+def medical_topic_words() -> frozenset[str]:
+    raw: dict[str, list[str]] = yaml.safe_load((DATA / "medical_topic.yaml").read_text(encoding="utf-8"))
+    return frozenset(str(w).strip().lower() for w in raw["words"])
+
+
+def load_bank(embeddings: Embeddings, cache_dir: Path | str | None) -> Bank:
+    """Embed the bank once per model and bank version; cache the vectors in `cache_dir` when given."""
+    items = bank_texts()
+    labels = tuple(label for label, _ in items)
+    texts = tuple(text for _, text in items)
+    model = str(getattr(embeddings, "model_name", type(embeddings).__name__))
+    key = hashlib.sha256(repr((model, items)).encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"safety-bank-{key}.npy" if cache_dir else None
+    if cache is not None and cache.exists():
+        try:
+            vectors = np.load(cache)
+            if vectors.shape[0] == len(texts):
+                return Bank(texts, labels, vectors)
+        except (OSError, ValueError):
+            log.warning("safety bank cache %s unreadable; recomputing", cache)
+    vectors = np.asarray(embeddings.embed_documents(list(texts)), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, vectors)
+    return Bank(texts, labels, vectors)
+
+
+class Safety:
+    """Built once per process; `check` runs on every message before any answering."""
+
+    #: A bank neighbour this close is an emergency on its own; `EMERGENCY_SIM` with an emergency majority too.
+    EMERGENCY_NEAR = 0.78
+    EMERGENCY_SIM = 0.62
+    ADVICE_SIM = 0.68
+    OUT_OF_SCOPE_MARGIN = 0.02
+
+    def __init__(
+        self,
+        nlp: Language,
+        embeddings: Embeddings,
+        topic_terms: Iterable[str],
+        cache_dir: Path | str | None = None,
+        *,
+        subject: str = "the documents this assistant was given",
+        suggestions: Sequence[str] = replies.DEFAULT_SUGGESTIONS,
+    ) -> None:
+        self.nlp = nlp
+        self.bank = load_bank(embeddings, cache_dir)
+        self.topic = frozenset(t.lower() for t in topic_terms) | medical_topic_words()
+        self.subject = subject
+        self.suggestions = tuple(suggestions)
+
+    # -- emergencies ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _current(f: Finding) -> bool:
+        """Is this finding happening now, to someone here? Suicidal talk is only cancelled by plain evidence."""
+        if f.kind == "suicide":
+            if "HISTORICAL" in f.context or SUICIDE_DENIAL.search(f.sentence):
+                return False
+            if f.context & {"HYPOTHETICAL", "GENERAL"}:
+                return bool(
+                    FIRST_PERSON.search(f.sentence) and not re.search(r"\bif (someone|a|anyone)\b", f.sentence, _I)
+                )
+            return True
+        return f.current and not NEGATED_INSIDE.search(f.text)
+
+    def _rules(self, text: str, doc: Doc) -> tuple[str | None, str, bool]:
+        """(kind, reason, cancelled) from the concepts: a current strong concept, or fever in a treatment context."""
+        found = findings(doc)
+        story = bool(STORY_RESOLVED.search(text))
+        current = [f for f in found if self._current(f) and (f.kind == "suicide" or not story)]
+        strong = [f for f in current if f.strength == "strong"]
+        if strong:
+            kinds = sorted({f.kind for f in strong}, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99)
+            kind = kinds[0]
+            if (
+                kind != "suicide"
+                and "post_treatment" not in kinds
+                and TREATMENT.search(text)
+                and any(f.kind == "fever" for f in current)
+            ):
+                kind = "post_treatment"
+            return kind, f"{kind}: “{next(f.text for f in strong if f.kind == kind)}”", False
+        weak = [f for f in current if f.strength == "weak"]
+        if weak and TREATMENT.search(text) and (PERSON.search(text) or _READING.search(text)):
+            return "post_treatment", f"fever or chills after treatment: “{weak[0].text}”", False
+        if len({f.text.lower() for f in weak}) >= 2 and PERSON.search(text) and FIRST_PERSON.search(text):
+            return "post_treatment", "several infection signs", False
+        return None, "", bool(found)
+
+    def _neighbours(self, vectors: np.ndarray, cancelled: bool) -> tuple[str | None, str]:
+        """An emergency by the bank: a near neighbour, or a close one with an emergency majority among the nearest."""
+        best: tuple[float, str | None, str] = (0.0, None, "")
+        for row in self.bank.neighbours(vectors, k=5):
+            if not row:
+                continue
+            top_sim, top_label, top_text = row[0]
+            votes = sum(s for s, label, _ in row if label.startswith("emergency"))
+            total = sum(s for s, _, _ in row) or 1.0
+            if not top_label.startswith("emergency"):
+                continue
+            near = top_sim >= self.EMERGENCY_NEAR + (0.08 if cancelled else 0.0)
+            close = top_sim >= self.EMERGENCY_SIM + (0.1 if cancelled else 0.0) and votes / total >= 0.6
+            if (near or close) and top_sim > best[0]:
+                best = (top_sim, top_label.split(":", 1)[1], top_text)
+        if best[1] is None:
+            return None, ""
+        return best[1], f"close to “{best[2]}” ({best[0]:.2f})"
+
+    def emergency(self, text: str, doc: Doc, vectors: np.ndarray) -> tuple[str | None, str]:
+        """(kind, reason) if the message may be an emergency, else (None, '')."""
+        kind, reason, cancelled = self._rules(text, doc)
+        if kind:
+            return kind, reason
+        if not PERSON.search(text):
+            return None, ""
+        return self._neighbours(vectors, cancelled)
+
+    def _foreign_emergency(self, text: str, language: str) -> tuple[str | None, str]:
+        rules, general = i18n_rules().get(language, ([], None))
+        hits = [kind for kind, pattern in rules if pattern.search(text)]
+        if not hits:
+            return None, ""
+        if general is not None and general.search(text) and not any(k in ("suicide", "call_now") for k in hits):
+            return None, f"general question in {language} ({hits[0]} words)"
+        hits.sort(key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99)
+        return hits[0], f"{hits[0]} words in {language}"
+
+    # -- the verdict ---------------------------------------------------------------------------------------------
+
+    def check(
+        self,
+        text: str,
+        doc: Doc,
+        vectors: np.ndarray,
+        language: str,
+        history: Sequence[dict[str, str]] = (),
+    ) -> SafetyVerdict:
+        """Classify one cleaned message. `vectors`: unit embeddings, row 0 the message, then one per sentence."""
+        if language != "en":
+            kind, reason = self._foreign_emergency(text, language)
+            if kind is None and not reason:
+                # Code-mixed messages: the English concepts still count (unless it is a general question).
+                english_kind, english_reason, _ = self._rules(text, doc)
+                kind, reason = (english_kind, english_reason) if english_kind else (None, reason)
+            if kind is not None:
+                return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, language))
+            return SafetyVerdict(
+                Category.LANGUAGE, reason or f"written in {language}", None, replies.english_only_text(language)
+            )
+        kind, reason = self.emergency(text, doc, vectors)
+        if kind is None:
+            kind, reason = self._follow_up(text, history)
+        if kind is not None:
+            return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, "en"))
+        if INJECTION.search(text):
+            return SafetyVerdict(
+                Category.INJECTION,
+                "instruction-override or prompt request",
+                reply_text=replies.injection_text(self.subject, self.suggestions),
+            )
+        words = re.findall(r"[a-z']+", text.lower())
+        if words and len(words) <= 8 and all(w.strip("'") in GREETING_WORDS for w in words):
+            thanks, bye = bool(_THANKS.search(text)), bool(_BYE.search(text))
+            return SafetyVerdict(
+                Category.GREETING,
+                "greeting or thanks",
+                reply_text=replies.greeting_text(self.subject, self.suggestions, thanks=thanks, bye=bye),
+            )
+        safety_net = bool(SAFETY_NET.search(text) and SAFETY_NET_TOPIC.search(text) and TREATMENT.search(text))
+        advice = self._advice(text, doc, vectors) if self._topical(doc) or ADVICE_STRONG.search(text) else ""
+        if advice and (self._topical(doc) or self._on_topic(doc, vectors, bool(history))):
+            return SafetyVerdict(Category.MEDICAL_ADVICE, advice, safety_net=safety_net)
+        if safety_net or self._on_topic(doc, vectors, bool(history)):
+            return SafetyVerdict(None, "about the subject", safety_net=safety_net)
+        return SafetyVerdict(
+            Category.OUT_OF_SCOPE,
+            "off topic",
+            reply_text=replies.out_of_scope_text(self.subject, self.suggestions),
+        )
+
+    def _follow_up(self, text: str, history: Sequence[dict[str, str]]) -> tuple[str | None, str]:
+        """An emergency told in the previous user turn still stands unless this message says it has passed."""
+        previous = [t.get("content", "") for t in history if t.get("role") == "user"][-1:]
+        if not previous or RESOLVED.search(text):
+            return None, ""
+        kind, reason, _ = self._rules(previous[0], self.nlp(previous[0]))
+        return (kind, f"follow-up to an emergency ({reason})") if kind else (None, "")
+
+    def _advice(self, text: str, doc: Doc, vectors: np.ndarray) -> str:
+        personal = bool(re.search(r"\b(i|me|my|we|us|our)\b", text, _I))
+        if GENERAL_ELIGIBILITY.search(text) and not personal:
+            return ""
+        if HYPOTHETICAL_ASK.search(text):
+            return ""
+        if ADVICE_STRONG.search(text):
+            return "asks about the person's own or a relative's care"
+        if ADVICE_WEAK.search(text) and "?" in text + "?" and not ADVICE_VETO.search(text) and self._topical(doc):
+            return "tells of the person's own or a relative's care and asks about it"
+        row = self.bank.neighbours(vectors[:1], k=3)[0]
+        if (
+            row
+            and row[0][1] == "advice"
+            and row[0][0] >= self.ADVICE_SIM
+            and PERSONAL.search(text)
+            and not ADVICE_VETO.search(text)
+        ):
+            return f"close to advice example “{row[0][2]}” ({row[0][0]:.2f})"
+        return ""
+
+    def _topical(self, doc: Doc) -> bool:
+        lemmas = {t.lemma_.lower() for t in doc if not t.is_punct} | {t.lower_ for t in doc}
+        return bool(lemmas & self.topic)
+
+    def _on_topic(self, doc: Doc, vectors: np.ndarray, has_history: bool) -> bool:
+        if self._topical(doc):
+            return True
+        content = [t for t in doc if t.is_alpha and not t.is_stop]
+        if has_history and len(content) <= 6:
+            return True
+        row = self.bank.neighbours(vectors[:1], k=3)[0]
+        if not row:
+            return True
+        outside = max((s for s, label, _ in row if label == "out_of_scope"), default=0.0)
+        inside = max((s for s, label, _ in row if label != "out_of_scope"), default=0.0)
+        return not (outside + self.OUT_OF_SCOPE_MARGIN >= inside or inside < 0.3)
