@@ -48,7 +48,9 @@ test: install browser axe lint
 	$(BIN)/python -m pytest
 
 eval: install
-	$(BIN)/python -m bot eval tests/data/qa/own.test.jsonl --out eval-report
+	for set in own independent external; do \
+		$(BIN)/python -m bot eval tests/data/qa/$$set.test.jsonl --out eval-report/$$set || exit $$?; done
+	$(BIN)/python -m bot safety-eval tests/data/safety/external.test.jsonl
 
 bench: install
 	$(BIN)/python -m bot bench
