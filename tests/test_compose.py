@@ -133,6 +133,14 @@ def test_two_documents_each_fact_names_its_document(two_doc_bot: ChatBot) -> Non
             )
 
 
+def test_replies_that_name_the_documents_state_no_benefit(two_doc_bot: ChatBot) -> None:
+    """A headline may state a benefit; greetings and off-topic replies name documents by subject or name."""
+    for message in ("hello", "What's the weather in Paris tomorrow?"):
+        reply = two_doc_bot.ask(message)
+        assert not mentions_benefit(reply.answer), reply.answer
+        assert "the ITN news release" in reply.answer or "Immune Tolerance Network" in reply.answer
+
+
 def test_caveat_evidence_must_be_verbatim(tmp_path: Path) -> None:
     target = tmp_path / "k"
     shutil.copytree(KNOWLEDGE, target)

@@ -163,5 +163,6 @@ class Library:
         return titles[0] if titles else "Article helper"
 
     def subject(self) -> str:
-        subjects = [d.meta.subject or d.title for d in self.documents.values()]
+        # A headline often states a benefit ("... Effective for Inducing Remission"): never use it as the subject.
+        subjects = [d.meta.subject or d.name for d in self.documents.values() if d.meta.subject or d.meta.name]
         return "; ".join(subjects) if subjects else "the documents in the knowledge folder"
