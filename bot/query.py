@@ -123,7 +123,8 @@ class QueryAnalyzer:
         phrases = {p: ws for p, ws in self.lexicon.phrases(joined).items() if not set(p.split()) <= set(terms)}
         terms += [p for p in phrases if p not in named]
         context = self._context(terms, lemmas, history)
-        context_terms = self._terms(lemmas_of(self.nlp(context))) if context else []
+        context_lemmas = lemmas_of(self.nlp(context)) if context else []  # one spaCy pass for the context too
+        context_terms = self._terms(context_lemmas)
         if context:
             context_named = self._alias_terms(self._aliases(context.lower()))
             context_terms = [t for t in context_terms if t not in context_named] or context_terms
@@ -138,7 +139,7 @@ class QueryAnalyzer:
         own = np.vstack([vectors[:1], vectors[1 + bool(context) :]])
         grouped = self.lexicon.expand(joined)
         if context:
-            grouped_context = self.lexicon.expand(lemma_text(lemmas_of(self.nlp(context))))
+            grouped_context = self.lexicon.expand(lemma_text(context_lemmas))
             grouped = {**grouped_context, **grouped}
         # A name a patient uses for a document's subject ("heart attack") stands for the document's own term ("MI").
         for alias, (term, _) in aliases.items():
