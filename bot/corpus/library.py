@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from bot.corpus.documents import Document, Passage
 from bot.corpus.nlp import english_words
 from bot.corpus.numbers import numbers
-from bot.corpus.vocabulary import Lexicon, VocabularyData, lemma_text
+from bot.corpus.vocabulary import Lexicon, VocabularyData, lemma_text, mentions_benefit
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -103,7 +103,7 @@ class Library:
                 numbers=frozenset(numbers(s)),
                 defines=frozenset(a.lower() for a in _ACRONYM.findall(s)),
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
-                benefit=self.lexicon.states_benefit(joined),
+                benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
                 counted=frozenset(
                     d[j].lemma_.lower() for t in d if t.like_num for j in range(t.i + 1, min(t.i + 3, len(d)))

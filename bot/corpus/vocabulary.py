@@ -140,9 +140,6 @@ class Lexicon:
         specific = [c for c in matched if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in (specific or matched) for label in self.data.answer_types[cue])
 
-    def states_benefit(self, text: str) -> bool:
-        return any(phrase_in(w, text) for w in self.data.benefit_words)
-
 
 def lemma_text(lemmas: Sequence[str]) -> str:
     return " ".join(lemmas)
