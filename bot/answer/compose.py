@@ -77,8 +77,7 @@ class Composer:
         self.model = model
 
     def _gap(self, query: Query) -> str:
-        where = "The article" if len(self.library.documents) == 1 else "The documents"
-        text = f"{where} does not say." if len(self.library.documents) == 1 else f"{where} do not say."
+        text = "The article does not say." if len(self.library.documents) == 1 else "The documents do not say."
         unstated = [f"“{w}”" for w in (*query.premises, *query.unstated_numbers)]
         if unstated:
             text += " It does not mention " + ", ".join(unstated) + "."
