@@ -82,16 +82,19 @@ class QueryAnalyzer:
         self.embeddings = embeddings
         self.library = library
         self.lexicon = library.lexicon
-        self._alias_patterns = sorted(library.aliases, key=len, reverse=True)
+        # Longest first, compiled once: "stem cell transplantation" before "stem cell transplant".
+        self._alias_patterns = [
+            (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"))
+            for alias in sorted(library.aliases, key=len, reverse=True)
+        ]
 
     def _aliases(self, lower: str) -> dict[str, tuple[str, frozenset[str]]]:
         found: dict[str, tuple[str, frozenset[str]]] = {}
         taken = lower
-        for alias in self._alias_patterns:
-            pattern = r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"
-            if re.search(pattern, taken):
+        for alias, pattern in self._alias_patterns:
+            if pattern.search(taken):
                 found[alias] = self.library.aliases[alias]
-                taken = re.sub(pattern, " ", taken)
+                taken = pattern.sub(" ", taken)
         all_docs = frozenset(self.library.documents)
         # An alias every document uses routes nowhere: keep it for matching, drop it from routing.
         return {a: (t, d if d != all_docs else frozenset()) for a, (t, d) in found.items()}
