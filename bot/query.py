@@ -25,6 +25,8 @@ _OPENERS = frozenset({"and", "also", "but", "so", "what about", "how about"})
 _PRONOUNS = frozenset(
     {"they", "them", "their", "it", "its", "this", "that", "those", "these", "he", "she", "his", "her"}
 )
+# Entity kinds that name something in the world; a question naming one no document names asks about it.
+NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "LAW"})
 _ZERO_WIDTH = re.compile(r"[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]")
 
 
@@ -52,6 +54,7 @@ class Query:
     numbers: frozenset[str]
     unstated_numbers: tuple[str, ...]
     premises: tuple[str, ...]
+    unstated_names: tuple[str, ...]
     yes_no: bool
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
@@ -68,6 +71,11 @@ class Query:
         """Documents the question names by an alias that only some documents use ("in the XYZ trial"); empty: all."""
         owners = [docs for _, docs in self.aliases.values()]
         return frozenset().union(*owners) if owners else frozenset()
+
+    @property
+    def unstated(self) -> tuple[str, ...]:
+        """What the question states that no document states: a premise word, a number, a name."""
+        return (*self.premises, *self.unstated_numbers, *self.unstated_names)
 
     @property
     def canonical_terms(self) -> frozenset[str]:
@@ -154,20 +162,24 @@ class QueryAnalyzer:
         asks_meaning = any(phrase_in(c, joined) for c in ("stand for", "mean", "short for"))
         if "definition" in intents and not asks_meaning and len(set(terms) - self._alias_terms(aliases)) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
+        if "definition" in intents and aliases and not asks_meaning:
+            intents |= {"process"}  # "what is <a document's subject>?": what it is, told as its steps
         first = lemmas[0] if lemmas else ""
+        yes_no = first in self.lexicon.data.yes_no_openers or joined.endswith(("right", "correct", "true"))
         return Query(
             text=text,
             language=language,
             lemma_text=joined,
             terms=tuple(dict.fromkeys(terms)),
             expansions=expansions,
-            answer_labels=self.lexicon.answer_labels(joined),
-            specific_labels=self.lexicon.specific_labels(joined),
+            answer_labels=self.lexicon.answer_labels(joined, yes_no=yes_no),
+            specific_labels=self.lexicon.specific_labels(joined, yes_no=yes_no),
             intents=intents,
             numbers=stated,
             unstated_numbers=tuple(sorted(stated - self.library.numbers)),
             premises=premises,
-            yes_no=first in self.lexicon.data.yes_no_openers or joined.endswith(("right", "correct", "true")),
+            unstated_names=self._unstated_names(doc, named),
+            yes_no=yes_no,
             aliases=aliases,
             counted=self._counted(doc, grouped),
             initialisms=self._initialisms(doc),
@@ -178,6 +190,26 @@ class QueryAnalyzer:
             sentence_vectors=own,
             doc=doc,
         )
+
+    def _unstated_names(self, doc: Any, named: set[str]) -> tuple[str, ...]:
+        """Places, organisations, people and products the question names and no document does ("in Mexico").
+        Acronyms are left out: a document may spell out what a patient abbreviates."""
+        out = []
+        for ent in doc.ents:
+            if ent.label_ not in NAME_LABELS:
+                continue
+            words = [
+                t
+                for t in ent
+                if t.is_alpha
+                and not t.is_stop
+                and not (t.is_upper and len(t) <= 5)
+                and t.lower_ not in self.lexicon.data.honorifics
+            ]
+            known = self.lexicon.corpus | named
+            if any(self.lexicon.correct(t.lower_) not in known for t in words):
+                out.append(ent.text)
+        return tuple(dict.fromkeys(out))
 
     @staticmethod
     def _initialisms(doc: Any) -> frozenset[str]:

@@ -107,6 +107,29 @@ def test_missing_premise_is_named(bot: ChatBot) -> None:
     check_invariants(reply)
 
 
+def test_a_place_no_document_names_is_named_not_answered(bot: ChatBot) -> None:
+    reply = bot.ask("What are the success rates of HSCT in Mexico?")
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    assert "It does not mention “Mexico”" in reply.answer
+    check_invariants(reply)
+    # A title before a name the article does use is not a new name.
+    assert bot.analyzer.analyse("What did Dr Fauci say about the results?").unstated_names == ()
+
+
+def test_a_yes_no_question_about_medication_is_not_a_request_for_a_drug_name(bot: ChatBot) -> None:
+    query = bot.analyzer.analyse("Had the volunteers tried MS medication before?")
+    assert query.yes_no and not query.answer_labels and not query.specific_labels
+    assert bot.analyzer.analyse("Which medication did they take before?").specific_labels
+
+
+def test_what_is_the_treatment_tells_its_steps(bot: ChatBot) -> None:
+    reply = bot.ask("what is hsct?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    cited = [reply.citations[int(n) - 1].quote for n in dict.fromkeys(MARKER.findall(reply.answer))]
+    assert any("stem cells were collected" in q for q in cited), reply.answer
+    check_invariants(reply)
+
+
 def test_plain_fact_gets_only_the_footer(bot: ChatBot) -> None:
     reply = bot.ask("How many people in the United States have MS?")
     assert reply.category is Category.ANSWERED

@@ -31,7 +31,7 @@ FEATURES = (
     "steps",  # a how-does-it-work question, and the sentence tells a step in a sequence
     "risk",  # a risk question, and the sentence is evidence of one of the document's caveats
     "benefit",  # a benefit or cure question, and the sentence states a benefit
-    "unstated",  # the question states a number or premise word that no document states
+    "unstated",  # the question states a number, name or premise word that no document states
 )
 
 
@@ -99,7 +99,7 @@ class Answerability:
         defining = "definition" in query.intents
         asked = {w for t in query.terms for w in (t, *query.expansions.get(t, ()))} | set(query.canonical_terms)
         asked |= query.initialisms
-        unstated = float(bool(query.unstated_numbers or query.premises))
+        unstated = float(bool(query.unstated))
         out = []
         for hit in hits:
             p = hit.passage

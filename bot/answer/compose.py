@@ -78,7 +78,7 @@ class Composer:
 
     def _gap(self, query: Query) -> str:
         text = "The article does not say." if len(self.library.documents) == 1 else "The documents do not say."
-        unstated = [f"“{w}”" for w in (*query.premises, *query.unstated_numbers)]
+        unstated = [f"“{w}”" for w in query.unstated]
         if unstated:
             text += " It does not mention " + ", ".join(unstated) + "."
         return text
@@ -118,7 +118,7 @@ class Composer:
         # that states one: grounded or silent.
         typed = not query.specific_labels or bool(best and query.specific_labels & best.fact.labels)
         answering = [s for s in scored if s.p >= self.model.answer]
-        answered = bool(answering) and typed and not query.unstated_numbers and not query.premises
+        answered = bool(answering) and typed and not query.unstated
         chosen: list[Scored] = []
         if answered:
             chosen = self.choose(query, scored)
@@ -138,7 +138,7 @@ class Composer:
                     parts.append("What it reports, in general:")
             else:
                 parts.append(self._gap(query))
-                if answering and (query.premises or query.unstated_numbers):
+                if answering and query.unstated:
                     chosen = self.choose(query, answering)[:2]
                     parts.append("What it does report:")
                 elif related:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
+QUESTION_WORDS = frozenset({"who", "whom", "whose", "when", "where", "what", "which", "how"})
 _WORD = re.compile(r"[a-z][a-z\-/]*[a-z]|[a-z]")
 
 
@@ -38,6 +39,7 @@ class VocabularyData:
     intent_patterns: dict[str, tuple[re.Pattern[str], ...]]
     generic_answer_cues: frozenset[str]
     respellings: dict[str, str]
+    honorifics: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -72,6 +74,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         sequence_words=frozenset(words(raw["sequence_words"])),
         generic_answer_cues=frozenset(words(raw.get("generic_answer_cues") or ())),
         respellings={str(k).lower(): str(v) for k, v in (raw.get("respellings") or {}).items()},
+        honorifics=frozenset(words(raw.get("honorifics") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
@@ -129,14 +132,20 @@ class Lexicon:
         shaped = {k for k, pats in self.data.intent_patterns.items() if any(p.search(text) for p in pats)}
         return frozenset(cued | shaped)
 
-    def specific_labels(self, text: str) -> frozenset[str]:
+    def _cues(self, text: str, yes_no: bool) -> list[str]:
+        """The answer-type cues in a question. A yes/no question ("had they tried medication?") asks whether,
+        not which: only a question-word cue inside it ("is it known how many ...") still asks for a kind."""
+        matched = [cue for cue in self.data.answer_types if phrase_in(cue, text)]
+        return [cue for cue in matched if set(cue.split()) & QUESTION_WORDS] if yes_no else matched
+
+    def specific_labels(self, text: str, *, yes_no: bool = False) -> frozenset[str]:
         """The entity kinds asked for by a specific cue ("which drug", "cost"), not a generic one ("how much")."""
-        matched = [c for c in self.data.answer_types if phrase_in(c, text) and c not in self.data.generic_answer_cues]
+        matched = [c for c in self._cues(text, yes_no) if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in matched for label in self.data.answer_types[cue])
 
-    def answer_labels(self, text: str) -> frozenset[str]:
+    def answer_labels(self, text: str, *, yes_no: bool = False) -> frozenset[str]:
         """The entity kinds an answer must contain; specific cues ("cost") win over generic ones ("how much")."""
-        matched = [cue for cue in self.data.answer_types if phrase_in(cue, text)]
+        matched = self._cues(text, yes_no)
         specific = [c for c in matched if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in (specific or matched) for label in self.data.answer_types[cue])
 
