@@ -172,6 +172,20 @@ GENERAL_ELIGIBILITY = re.compile(
     _I,
 )
 
+# A question about what was found or done ("what did they find?"): general even after a personal story.
+FACT_QUESTION = re.compile(r"^\s*(what|who|when|where|which|how\s+(many|much|long|old))\b(?!\s+(should|would|could))", _I)
+
+
+def _general_question_after_context(doc: Doc) -> bool:
+    """A personal story, then a factual question about the documents that names no person ("My husband has MS
+    and I read about a study. What did they find?"): the story is context, the question is general."""
+    sents = [s.text.strip() for s in doc.sents if s.text.strip()]
+    asked = [s for s in sents if s.endswith("?")] or sents[-1:]
+    if len(sents) < 2 or len(asked) == len(sents):
+        return False
+    return all(FACT_QUESTION.search(q) and not PERSONAL.search(q) for q in asked)
+
+
 GREETING_WORDS = frozenset(
     """hi hello hey hiya howdy yo greetings good morning afternoon evening day thanks thank you thx ty cheers
     bye goodbye see ya later cya appreciate appreciated it much so very great nice awesome helpful that was
@@ -434,7 +448,13 @@ class Safety:
             return ""
         if ADVICE_STRONG.search(text):
             return "asks about the person's own or a relative's care"
-        if ADVICE_WEAK.search(text) and "?" in text + "?" and not ADVICE_VETO.search(text) and self._topical(doc):
+        if (
+            ADVICE_WEAK.search(text)
+            and "?" in text + "?"
+            and not ADVICE_VETO.search(text)
+            and self._topical(doc)
+            and not _general_question_after_context(doc)
+        ):
             return "tells of the person's own or a relative's care and asks about it"
         row = self.bank.neighbours(vectors[:1], k=3)[0]
         if (
