@@ -173,7 +173,9 @@ GENERAL_ELIGIBILITY = re.compile(
 )
 
 # A question about what was found or done ("what did they find?"): general even after a personal story.
-FACT_QUESTION = re.compile(r"^\s*(what|who|when|where|which|how\s+(many|much|long|old))\b(?!\s+(should|would|could))", _I)
+FACT_QUESTION = re.compile(
+    r"^\s*(what|who|when|where|which|how\s+(many|much|long|old))\b(?!\s+(should|would|could))", _I
+)
 
 
 def _general_question_after_context(doc: Doc) -> bool:
