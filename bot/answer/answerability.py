@@ -79,21 +79,24 @@ class Answerability:
         self.vectors = sentence_vectors
         self.model = model
 
-    def _concepts(self, query: Query) -> list[tuple[frozenset[str], float]]:
-        idf = self.library.idf
+    def _concepts(self, query: Query, idf: dict[str, float]) -> list[tuple[frozenset[str], float]]:
+        """The question's words (with their synonyms) weighted by `idf`; a word it lacks weighs the most."""
+        unknown_weight = max(idf.values(), default=self.library.unknown_weight)
         out = []
         for terms, scale in ((query.terms, 1.0), (query.context_terms, CONTEXT_WEIGHT)):
             for t in terms:
                 alts = frozenset({t} | set(query.expansions.get(t, ())))
                 known = [idf[a] for a in alts if a in idf]
-                weight = idf.get(t) or (max(known) if known else self.library.unknown_weight)
+                weight = idf.get(t) or (max(known) if known else unknown_weight)
                 out.append((alts, weight * scale))
         return out
 
     def features(self, query: Query, hits: Sequence[Hit]) -> list[tuple[SentenceFacts, tuple[float, ...]]]:
-        concepts = self._concepts(query)
-        total = sum(w for _, w in concepts) or 1.0
-        own = [(a, w) for a, w in concepts[: len(query.terms)]]
+        """Each sentence is weighed with its own document's statistics and its paragraph's rank within that
+        document, so adding a document never changes how another document's sentences score."""
+        concepts_of = {d: self._concepts(query, idf) for d, idf in self.library.doc_idf.items()}
+        every = self._concepts(query, self.library.idf)
+        own = [(a, w) for a, w in every[: len(query.terms)]]
         unknown = sum(w for a, w in own if not a & self.library.idf.keys()) / (sum(w for _, w in own) or 1.0)
         wanted = bool(query.answer_labels)
         defining = "definition" in query.intents
@@ -103,6 +106,8 @@ class Answerability:
         out = []
         for hit in hits:
             p = hit.passage
+            concepts = concepts_of[p.doc_id]
+            total = sum(w for _, w in concepts) or 1.0
             pterms = self.library.passage_terms[p.id]
             cov_p = sum(w for a, w in concepts if a & pterms) / total
             for i in range(len(p.sentences)):

@@ -94,12 +94,23 @@ class Composer:
         chosen = [best, *[s for s in scored[1:] if s.p >= bar and (not steps or s.fact.sequence or s is best)]][:most]
         keys = {s.fact.key for s in chosen}
         wanted: list[Scored] = []
-        if "risk" in query.intents:
-            wanted += [s for s in scored if s.fact.key in self.library.risk_keys][:2]
+        if "risk" in query.intents:  # each document's two strongest harms
+            for doc_id in self.library.documents:
+                wanted += [
+                    s for s in scored if s.fact.key in self.library.risk_keys and s.fact.passage.doc_id == doc_id
+                ][:2]
         if query.intents & {"benefit", "cure"}:
             wanted += [s for s in scored if s.fact.benefit][:1]
+        # Where several documents answer a question that names none, each says its part (labelled by document).
+        if len(self.library.documents) > 1 and not query.routed_docs:
+            shown = {s.fact.passage.doc_id for s in chosen}
+            for doc_id in self.library.documents:
+                own = [s for s in scored if s.fact.passage.doc_id == doc_id and s.p >= self.model.answer]
+                if doc_id not in shown and own:
+                    wanted.append(own[0])
+        room = most + len(self.library.documents)  # one more sentence for each document that has its say
         for s in wanted:
-            if s.fact.key not in keys and len(chosen) < most + 1:
+            if s.fact.key not in keys and len(chosen) < room:
                 chosen.append(s)
                 keys.add(s.fact.key)
         if steps:

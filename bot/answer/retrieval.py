@@ -31,56 +31,64 @@ class Hit:
 
 
 class HybridRetriever:
-    """Dense and lexical search over the same passages, so numbers and names are found like paraphrases."""
+    """Dense and lexical search over the same passages, so numbers and names are found like paraphrases.
+
+    Each document is searched on its own terms (its own BM25 statistics, ranks counted within it) and gives up
+    to k paragraphs: adding a document never changes which of another document's paragraphs are candidates."""
 
     def __init__(self, library: Library, index: KnowledgeIndex) -> None:
         self.library = library
         self.index = index
-        self._order = [p.id for p in library.passages]
+        self._order: dict[str, list[str]] = {}
+        for p in library.passages:
+            self._order.setdefault(p.doc_id, []).append(p.id)
         terms = {pid: sorted(ts) for pid, ts in library.passage_terms.items()}
-        self.bm25 = BM25Retriever.from_documents(
-            [LCDocument(page_content=" ".join(terms[pid]), id=pid) for pid in self._order],
-            preprocess_func=str.split,
-            k=len(self._order),
-        )
+        self.bm25 = {
+            doc_id: BM25Retriever.from_documents(
+                [LCDocument(page_content=" ".join(terms[pid]), id=pid) for pid in order],
+                preprocess_func=str.split,
+                k=len(order),
+            )
+            for doc_id, order in self._order.items()
+        }
 
-    def _scores(self, terms: list[str]) -> np.ndarray:
-        return np.asarray(self.bm25.vectorizer.get_scores(terms)) if terms else np.zeros(len(self._order))
+    def _scores(self, doc_id: str, terms: list[str]) -> np.ndarray:
+        if not terms:
+            return np.zeros(len(self._order[doc_id]))
+        return np.asarray(self.bm25[doc_id].vectorizer.get_scores(terms))
 
     def retrieve(self, query: Query, k: int) -> list[Hit]:
-        if not self._order:
+        allowed = [d for d in self._order if not query.routed_docs or d in query.routed_docs]
+        if not allowed:
             return []
-        allowed = query.routed_docs or frozenset(self.library.documents)
-        depth = max(k * 4, 20)
-        dense = [
-            (pid, s)
-            for pid, s in self.index.search(query.search_vector, k=depth)
-            if pid in self.library.by_passage and self.library.by_passage[pid].doc_id in allowed
+        depth = max(k * 4, 20) * len(allowed)
+        dense_all = [
+            (pid, s) for pid, s in self.index.search(query.search_vector, k=depth) if pid in self.library.by_passage
         ]
         # A phrase term ("take part") never matches a passage word itself: its synonyms stand in for it fully.
         phrase_synonyms = sorted({w for t in query.terms if " " in t for w in query.expansions.get(t, ())})
         synonyms = sorted({w for t in query.terms if " " not in t for w in query.expansions.get(t, ())})
         context_words = [*query.context_terms, *sorted({w for t in query.context_terms for w in query.expansions[t]})]
-        scores = (
-            self._scores([*query.terms, *phrase_synonyms])
-            + SYNONYM_WEIGHT * self._scores(synonyms)
-            + CONTEXT_WEIGHT * self._scores(context_words)
-        )
-        lexical = sorted(
-            (
-                (pid, float(s))
-                for pid, s in zip(self._order, scores, strict=True)
-                if s > 0 and self.library.by_passage[pid].doc_id in allowed
-            ),
-            key=lambda x: -x[1],
-        )[:depth]
-        fused: dict[str, float] = {}
-        for ranking in (dense, lexical):
-            for rank, (pid, _) in enumerate(ranking):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-        dense_of, bm25_of = dict(dense), dict(lexical)
-        best = sorted(fused, key=lambda pid: (-fused[pid], -dense_of.get(pid, 0.0)))[:k]
-        return [
-            Hit(self.library.by_passage[pid], dense_of.get(pid, 0.0), bm25_of.get(pid, 0.0), fused[pid], rank)
-            for rank, pid in enumerate(best)
-        ]
+        hits: list[Hit] = []
+        for doc_id in allowed:
+            dense = [(pid, s) for pid, s in dense_all if self.library.by_passage[pid].doc_id == doc_id]
+            scores = (
+                self._scores(doc_id, [*query.terms, *phrase_synonyms])
+                + SYNONYM_WEIGHT * self._scores(doc_id, synonyms)
+                + CONTEXT_WEIGHT * self._scores(doc_id, context_words)
+            )
+            lexical = sorted(
+                ((pid, float(s)) for pid, s in zip(self._order[doc_id], scores, strict=True) if s > 0),
+                key=lambda x: -x[1],
+            )
+            fused: dict[str, float] = {}
+            for ranking in (dense, lexical):
+                for rank, (pid, _) in enumerate(ranking):
+                    fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            dense_of, bm25_of = dict(dense), dict(lexical)
+            best = sorted(fused, key=lambda pid: (-fused[pid], -dense_of.get(pid, 0.0)))[:k]
+            hits += [
+                Hit(self.library.by_passage[pid], dense_of.get(pid, 0.0), bm25_of.get(pid, 0.0), fused[pid], rank)
+                for rank, pid in enumerate(best)
+            ]
+        return sorted(hits, key=lambda h: (-h.fused, h.rank))

@@ -117,6 +117,15 @@ class Library:
                 df[t] = df.get(t, 0) + 1
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_weight = math.log(1 + n)
+        # Each document's own word weights: its sentences are scored the same whatever else is loaded.
+        self.doc_idf: dict[str, dict[str, float]] = {}
+        for doc_id in self.documents:
+            facts = [f for f in self.sentences.values() if f.passage.doc_id == doc_id]
+            counts: dict[str, int] = {}
+            for f in facts:
+                for t in f.terms:
+                    counts[t] = counts.get(t, 0) + 1
+            self.doc_idf[doc_id] = {t: math.log(1 + max(len(facts), 1) / c) for t, c in counts.items()}
         self.passage_terms = {
             p.id: frozenset().union(*(self.sentences[(p.id, i)].terms for i in range(len(p.sentences))))
             for p in self.passages

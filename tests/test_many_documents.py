@@ -1,0 +1,63 @@
+"""A second document adds answers and never takes any away: each document is searched and weighed on its own
+statistics, and documents meet only when the answer is composed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.chat import ChatBot
+from bot.evaluation.qa_format import load_items
+from bot.evaluation.runner import evaluate
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+QA = ROOT / "tests" / "data" / "qa"
+FIRST_ARTICLE_SETS = [
+    QA / f"{name}.{split}.jsonl" for name in ("own", "independent", "external") for split in ("dev", "test")
+]
+QUESTIONS = ["How many people took part?", "What were the side effects?", "Who led the study?", "What is HSCT?"]
+
+
+def _passed(bot: ChatBot, path: Path) -> set[str]:
+    return {r.item.id for r in evaluate(bot, load_items(path)).results if r.passed}
+
+
+@pytest.mark.parametrize("path", FIRST_ARTICLE_SETS, ids=lambda p: p.stem)
+def test_adding_a_document_does_not_lower_the_first_articles_score(
+    bot: ChatBot, two_doc_bot: ChatBot, path: Path
+) -> None:
+    alone, together = _passed(bot, path), _passed(two_doc_bot, path)
+    assert len(together) >= len(alone), f"lost with a second document: {sorted(alone - together)}"
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_a_documents_sentences_score_the_same_whatever_else_is_loaded(
+    bot: ChatBot, two_doc_bot: ChatBot, question: str
+) -> None:
+    def first_article(b: ChatBot) -> dict[tuple[str, int], tuple[float, ...]]:
+        query = b.analyzer.analyse(question)
+        return {
+            f.key: x
+            for f, x in b.answerability.features(query, b.retriever.retrieve(query, k=12))
+            if f.passage.doc_id == "halt-ms-news"
+        }
+
+    alone, together = first_article(bot), first_article(two_doc_bot)
+    assert alone.keys() == together.keys()
+    # Chroma's distances differ in the seventh decimal between collections of different sizes.
+    unknown = 7  # the share of the question in words no document uses: the only feature a new document may lower
+    for key, x in alone.items():
+        y = together[key]
+        assert [round(v, 5) for i, v in enumerate(x) if i != unknown] == [
+            round(v, 5) for i, v in enumerate(y) if i != unknown
+        ], key
+
+
+def test_a_question_naming_no_document_gets_each_documents_answer_labelled(two_doc_bot: ChatBot) -> None:
+    reply = two_doc_bot.ask("What were the side effects?")
+    cited = {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer}
+    assert cited == {"halt-ms-news", "itn-halt-ms-5yr"}, reply.answer
+    assert "*The news article:*" in reply.answer and "*The ITN news release:*" in reply.answer
