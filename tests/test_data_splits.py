@@ -15,7 +15,9 @@ from bot.evaluation.scoring import check_references
 from bot.reply import Category
 from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
 
-QA_SETS = ("own", "independent", "external", "second_doc")
+QA_SETS = ("own", "independent", "external", "blind", "second_doc", "second_doc_blind")
+FIRST_ARTICLE = ("own", "independent", "external", "blind")
+SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind")
 
 
 def test_frozen_test_halves_are_unchanged() -> None:
@@ -46,11 +48,12 @@ def test_qa_sets_parse_cover_every_category_and_cite_real_text(tmp_path: Path) -
     everything = [i for rows in items.values() for i in rows]
     assert {c for i in everything for c in i.expected_category} >= set(Category)
     first = all_passages(load_knowledge(KNOWLEDGE))
-    assert check_references([i for s in ("own", "independent", "external") for i in items[s]], first) == []
+    assert check_references([i for s in FIRST_ARTICLE for i in items[s]], first) == []
     both = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE, both)
     shutil.copy(SECOND_DOCUMENT, both)
-    assert check_references(items["second_doc"], all_passages(load_knowledge(both))) == []
+    second = [i for s in SECOND_DOCUMENT_SETS for i in items[s]]
+    assert check_references(second, all_passages(load_knowledge(both))) == []
 
 
 def test_safety_set_is_sourced_and_large_enough() -> None:
