@@ -118,7 +118,7 @@ class ChatBot:
         vectors = {by_id[sid]: matrix[row] for row, sid in enumerate(ids) if sid in by_id}
         self.model = model or Model.load()
         self.answerability = Answerability(self.library, vectors, self.model)
-        self.composer = Composer(self.library, self.model)
+        self.composer = Composer(self.library, self.answerability)
 
     @classmethod
     def from_settings(

@@ -50,11 +50,13 @@ class Query:
     expansions: dict[str, frozenset[str]]
     answer_labels: frozenset[str]
     specific_labels: frozenset[str]
+    topic_words: frozenset[str]  # a yes/no question's topic cue and its synonyms: mentioning it answers
     intents: frozenset[str]
     numbers: frozenset[str]
     unstated_numbers: tuple[str, ...]
     premises: tuple[str, ...]
     unstated_names: tuple[str, ...]
+    unknown_nouns: tuple[str, ...]
     yes_no: bool
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
@@ -90,6 +92,7 @@ class QueryAnalyzer:
         self.embeddings = embeddings
         self.library = library
         self.lexicon = library.lexicon
+        self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
         # Longest first, compiled once: "stem cell transplantation" before "stem cell transplant".
         self._alias_patterns = [
             (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"))
@@ -116,14 +119,23 @@ class QueryAnalyzer:
         return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
 
     def _terms(self, lemmas: list[str]) -> list[str]:
-        return [self.lexicon.correct(w) for w in content_terms(lemmas, self.library.stop, self.library.nlp_stop)]
+        honorifics = self.lexicon.data.honorifics
+        words = content_terms(lemmas, self.library.stop, self.library.nlp_stop)
+        return [self.lexicon.correct(w) for w in words if w.rstrip(".") not in honorifics]
+
+    def _lemmas(self, doc: Any) -> list[str]:
+        """Lemmas, except where the lemmatiser strays from a word the documents use ("rrms" -> "rrm")."""
+        corpus = self.lexicon.corpus
+        lemmas = lemmas_of(doc)
+        surface = [t.lower_ for t in doc if not t.is_space and not t.is_punct]
+        return [w if w in corpus or s not in corpus else s for w, s in zip(lemmas, surface, strict=True)]
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
         text = clean(text)
         doc = self.nlp(self._respell(text))
-        lemmas = [self.lexicon.correct(w) for w in lemmas_of(doc)]
+        lemmas = [self.lexicon.correct(w) for w in self._lemmas(doc)]
         joined = lemma_text(lemmas)
-        terms = self._terms(lemmas_of(doc))
+        terms = self._terms(self._lemmas(doc))
         aliases = self._aliases(text.lower())
         # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
         # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
@@ -131,10 +143,14 @@ class QueryAnalyzer:
         if named and set(terms) - named:
             terms = [t for t in terms if t not in named]
         # A phrase of stop words ("take part") still means something: it becomes a term of its own.
-        phrases = {p: ws for p, ws in self.lexicon.phrases(joined).items() if not set(p.split()) <= set(terms)}
+        phrases = {
+            p: ws
+            for p, ws in self.lexicon.phrases(joined).items()
+            if not set(p.split()) <= set(terms) and not set(p.split()) <= named
+        }
         terms += [p for p in phrases if p not in named]
         context = self._context(terms, lemmas, history)
-        context_lemmas = lemmas_of(self.nlp(context)) if context else []  # one spaCy pass for the context too
+        context_lemmas = self._lemmas(self.nlp(context)) if context else []  # one spaCy pass for the context too
         context_terms = self._terms(context_lemmas)
         if context:
             context_named = self._alias_terms(self._aliases(context.lower()))
@@ -172,13 +188,17 @@ class QueryAnalyzer:
             lemma_text=joined,
             terms=tuple(dict.fromkeys(terms)),
             expansions=expansions,
-            answer_labels=self.lexicon.answer_labels(joined, yes_no=yes_no),
-            specific_labels=self.lexicon.specific_labels(joined, yes_no=yes_no),
+            answer_labels=self.lexicon.answer_labels(joined),
+            specific_labels=self.lexicon.specific_labels(joined),
+            topic_words=frozenset(
+                w for c in self.lexicon.topic_cues(joined) if yes_no for w in (c, *grouped.get(c, ()))
+            ),
             intents=intents,
             numbers=stated,
             unstated_numbers=tuple(sorted(stated - self.library.numbers)),
             premises=premises,
             unstated_names=self._unstated_names(doc, named),
+            unknown_nouns=self._unknown_nouns(doc, named),
             yes_no=yes_no,
             aliases=aliases,
             counted=self._counted(doc, grouped),
@@ -209,6 +229,20 @@ class QueryAnalyzer:
             known = self.lexicon.corpus | named
             if any(self.lexicon.correct(t.lower_) not in known for t in words):
                 out.append(ent.text)
+        return tuple(dict.fromkeys(out))
+
+    def _unknown_nouns(self, doc: Any, named: set[str]) -> tuple[str, ...]:
+        """Nouns of the question that neither the documents nor the vocabulary know ("infertility", "teenagers"):
+        what the question is about may be something no document covers."""
+        known = self._known_words | named
+        out = [
+            t.lower_
+            for t in doc
+            if t.pos_ in ("NOUN", "PROPN")
+            and t.is_alpha
+            and not t.is_stop
+            and not {t.lower_, t.lemma_.lower(), self.lexicon.correct(t.lemma_.lower())} & known
+        ]
         return tuple(dict.fromkeys(out))
 
     @staticmethod

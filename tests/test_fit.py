@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bot.answer.answerability import FEATURES, MODEL_FILE, Model
-from bot.answer.fit import fit, label_item
+from bot.answer.answerability import DECISION_FEATURES, DECISION_SIGNS, FEATURES, MODEL_FILE, SIGNS, Model
+from bot.answer.fit import fit, label_item, logistic
 from bot.chat import ChatBot
 from bot.cli import DEV_SETS, app
 from bot.evaluation.qa_format import load_items
@@ -34,6 +35,9 @@ def test_the_committed_model_is_the_fit_of_the_dev_splits(bot: ChatBot) -> None:
     assert refit["features"] == committed["features"] == list(FEATURES)
     assert refit["weights"] == pytest.approx(committed["weights"], abs=1e-4)
     assert refit["thresholds"] == pytest.approx(committed["thresholds"], abs=1e-4)
+    assert refit["decision"]["features"] == committed["decision"]["features"] == list(DECISION_FEATURES)
+    assert refit["decision"]["weights"] == pytest.approx(committed["decision"]["weights"], abs=1e-4)
+    assert refit["decision"]["threshold"] == pytest.approx(committed["decision"]["threshold"], abs=1e-4)
     assert {Path(f).name for f in committed["fitted"]["files"]} == {f.name for f in files}
     assert all(".test." not in f for f in committed["fitted"]["files"]), "never fitted on a frozen test split"
 
@@ -50,3 +54,30 @@ def test_items_that_allow_both_answers_are_not_used_for_fitting() -> None:
     assert True in labels.values() and False in labels.values()
     both = [k for k, v in items.items() if {str(c) for c in v.expected_category} == {"answered", "not_in_article"}]
     assert both and all(labels[k] is None for k in both)
+
+
+def test_weights_keep_the_direction_their_features_mean() -> None:
+    """However the dev data falls, more of the question in a sentence never counts against it and a word no
+    document knows never counts for it."""
+    committed = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    for names, signs, weights in (
+        (FEATURES, SIGNS, committed["weights"]),
+        (DECISION_FEATURES, DECISION_SIGNS, committed["decision"]["weights"]),
+    ):
+        for name, w in zip(names, weights, strict=True):
+            assert w * signs[name] >= 0, f"{name} has weight {w} against its sign {signs[name]}"
+
+
+def test_constrained_fit_matches_plain_logistic_regression_when_the_signs_agree() -> None:
+    """The bounded fit is ordinary regularised logistic regression (as scikit-learn's) inside its bounds."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = (x @ np.array([2.0, -1.0, 0.5]) + rng.normal(size=400) > 0).astype(int)
+    ours, bias = logistic(x, y, [1, -1, 0])
+    theirs = LogisticRegression(C=1.0, class_weight="balanced").fit(x, y)
+    assert ours == pytest.approx(theirs.coef_[0], abs=1e-3)
+    assert bias == pytest.approx(theirs.intercept_[0], abs=1e-3)
+    capped, _ = logistic(x, y, [-1, 1, 0])  # signs against the data: held at zero, not flipped
+    assert capped[0] == pytest.approx(0.0, abs=1e-8) and capped[1] == pytest.approx(0.0, abs=1e-8)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.answer.answerability import FEATURES
 from bot.chat import ChatBot
 from bot.evaluation.qa_format import load_items
 from bot.evaluation.runner import evaluate
@@ -25,12 +26,13 @@ def _passed(bot: ChatBot, path: Path) -> set[str]:
     return {r.item.id for r in evaluate(bot, load_items(path)).results if r.passed}
 
 
-@pytest.mark.parametrize("path", FIRST_ARTICLE_SETS, ids=lambda p: p.stem)
-def test_adding_a_document_does_not_lower_the_first_articles_score(
-    bot: ChatBot, two_doc_bot: ChatBot, path: Path
-) -> None:
-    alone, together = _passed(bot, path), _passed(two_doc_bot, path)
-    assert len(together) >= len(alone), f"lost with a second document: {sorted(alone - together)}"
+def test_adding_a_document_does_not_lower_the_first_articles_score(bot: ChatBot, two_doc_bot: ChatBot) -> None:
+    """Over every labelled question about the first article (the helper-written `blind` set is left out: some of
+    its gaps are answered by the second document, as they should be)."""
+    alone = {f"{p.stem}:{i}" for p in FIRST_ARTICLE_SETS for i in _passed(bot, p)}
+    together = {f"{p.stem}:{i}" for p in FIRST_ARTICLE_SETS for i in _passed(two_doc_bot, p)}
+    lost, gained = sorted(alone - together), sorted(together - alone)
+    assert len(together) >= len(alone), f"lost {lost}, gained {gained}"
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -48,11 +50,13 @@ def test_a_documents_sentences_score_the_same_whatever_else_is_loaded(
     alone, together = first_article(bot), first_article(two_doc_bot)
     assert alone.keys() == together.keys()
     # Chroma's distances differ in the seventh decimal between collections of different sizes.
-    unknown = 7  # the share of the question in words no document uses: the only feature a new document may lower
+    # The share of the question in words no document uses, and whether it has a noun none knows: a new document
+    # may lower these, and only these.
+    question_level = {FEATURES.index("unknown"), FEATURES.index("unknown_noun")}
     for key, x in alone.items():
         y = together[key]
-        assert [round(v, 5) for i, v in enumerate(x) if i != unknown] == [
-            round(v, 5) for i, v in enumerate(y) if i != unknown
+        assert [round(v, 5) for i, v in enumerate(x) if i not in question_level] == [
+            round(v, 5) for i, v in enumerate(y) if i not in question_level
         ], key
 
 

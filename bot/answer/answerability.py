@@ -32,7 +32,29 @@ FEATURES = (
     "risk",  # a risk question, and the sentence is evidence of one of the document's caveats
     "benefit",  # a benefit or cure question, and the sentence states a benefit
     "unstated",  # the question states a number, name or premise word that no document states
+    "unknown_noun",  # the question asks about a thing (a noun) neither the documents nor the vocabulary know
 )
+
+
+# The direction each feature may push the probability, from what it means (+1 only up, -1 only down, 0 either):
+# more of the question's words in the sentence never makes it less of an answer, an unknown word never more.
+# The fit keeps these signs, so a few dev questions cannot teach the model that the unknown helps.
+SIGNS = {
+    "cos_sentence": 1,
+    "cos_passage": 0,
+    "coverage": 1,
+    "coverage_passage": 0,
+    "rank": 1,
+    "type_wanted": 0,
+    "type_found": 1,
+    "unknown": -1,
+    "defines": 1,
+    "steps": 1,
+    "risk": 1,
+    "benefit": 0,
+    "unstated": -1,
+    "unknown_noun": -1,
+}
 
 
 @dataclass(frozen=True)
@@ -44,31 +66,118 @@ class Scored:
     p: float
 
 
+# Does the documents' best sentence answer the question at all? A second, question-level model reads the
+# ranker's best score with what the question itself shows (words no document knows, a premise it lacks ...).
+DECISION_FEATURES = (
+    "best",  # the ranker's log-odds for the best sentence
+    "margin",  # ... less the second best's
+    "best_coverage",  # the best sentence's share of the question's words
+    "best_cos",  # the best sentence's cosine with the question
+    "unknown",  # share of the question's weight in words no document uses
+    "unknown_noun",  # a noun neither the documents nor the vocabulary know
+    "unstated",  # a number, name or premise word no document states
+    "type_missing",  # the question asks for a kind of entity the best sentence lacks
+    "yes_no",  # a yes/no question
+)
+DECISION_SIGNS = {
+    "best": 1,
+    "margin": 0,
+    "best_coverage": 1,
+    "best_cos": 1,
+    "unknown": -1,
+    "unknown_noun": -1,
+    "unstated": -1,
+    "type_missing": -1,
+    "yes_no": 0,
+}
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 @dataclass(frozen=True)
 class Model:
     weights: tuple[float, ...]
     bias: float
-    answer: float  # answer when the best sentence reaches this
+    answer: float  # a sentence with this ranker probability answers (steps, each document's say)
     extra: float  # add further sentences that reach this
     related: float  # offer "the closest thing it does report" only from this
     fitted: dict[str, Any]
+    decision_weights: tuple[float, ...] = ()
+    decision_bias: float = 0.0
+    decision_threshold: float = 0.5  # the documents answer when the decision model reaches this
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> Model:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        if list(raw["features"]) != list(FEATURES):
+        decision = raw.get("decision") or {}
+        if list(raw["features"]) != list(FEATURES) or list(decision.get("features", ())) != list(DECISION_FEATURES):
             raise ValueError(f"{path} was fitted on other features; run `python -m bot fit`")
         t = raw["thresholds"]
-        return cls(tuple(raw["weights"]), raw["bias"], t["answer"], t["extra"], t["related"], raw.get("fitted", {}))
+        return cls(
+            tuple(raw["weights"]),
+            raw["bias"],
+            t["answer"],
+            t["extra"],
+            t["related"],
+            raw.get("fitted", {}),
+            tuple(decision["weights"]),
+            decision["bias"],
+            decision["threshold"],
+        )
 
     @classmethod
     def untrained(cls) -> Model:
         """Zero weights: for collecting features before the first fit."""
-        return cls(tuple(0.0 for _ in FEATURES), 0.0, 1.0, 1.0, 1.0, {})
+        return cls(tuple(0.0 for _ in FEATURES), 0.0, 1.0, 1.0, 1.0, {}, tuple(0.0 for _ in DECISION_FEATURES))
 
     def probability(self, x: Sequence[float]) -> float:
-        z = self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True))
-        return 1.0 / (1.0 + math.exp(-z))
+        return _sigmoid(self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True)))
+
+    def decides(self, x: Sequence[float]) -> float:
+        """The probability that the documents answer the question, from its decision features."""
+        return _sigmoid(self.decision_bias + sum(w * v for w, v in zip(self.decision_weights, x, strict=True)))
+
+
+def decision_features(query: Query, scored: Sequence[Scored]) -> tuple[float, ...]:
+    """What the question-level decision reads: the ranked candidates (best first) and the question."""
+    if not scored:
+        return (
+            _logit(0.0),
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            float(bool(query.unknown_nouns)),
+            float(bool(query.unstated)),
+            0.0,
+            float(query.yes_no),
+        )
+    best = scored[0]
+    second = scored[1].p if len(scored) > 1 else 0.0
+    x = dict(zip(FEATURES, best.features, strict=True))
+    return (
+        _logit(best.p),
+        _logit(best.p) - _logit(second),
+        x["coverage"],
+        x["cos_sentence"],
+        x["unknown"],
+        x["unknown_noun"],
+        x["unstated"],
+        float(x["type_wanted"] > 0 and x["type_found"] == 0),
+        float(query.yes_no),
+    )
+
+
+def _matches(alternatives: frozenset[str], fact: SentenceFacts) -> bool:
+    """A question word (or a synonym) is in the sentence; a phrase ("stem cell") as a phrase of its lemmas."""
+    return bool(alternatives & fact.terms) or any(" " in a and f" {a} " in f" {fact.lemma_text} " for a in alternatives)
 
 
 class Answerability:
@@ -108,14 +217,17 @@ class Answerability:
             p = hit.passage
             concepts = concepts_of[p.doc_id]
             total = sum(w for _, w in concepts) or 1.0
-            pterms = self.library.passage_terms[p.id]
-            cov_p = sum(w for a, w in concepts if a & pterms) / total
-            for i in range(len(p.sentences)):
-                fact = self.library.sentences[(p.id, i)]
+            facts = [self.library.sentences[(p.id, i)] for i in range(len(p.sentences))]
+            cov_p = sum(w for a, w in concepts if any(_matches(a, f) for f in facts)) / total
+            for fact in facts:
                 vec = self.vectors.get(fact.key)
                 cos = float(vec @ query.search_vector) if vec is not None else hit.dense
-                cov = sum(w for a, w in concepts if a & fact.terms) / total
-                found = bool(query.counted & fact.counted) if query.counted else bool(query.answer_labels & fact.labels)
+                cov = sum(w for a, w in concepts if _matches(a, fact)) / total
+                found = (
+                    bool(query.counted & fact.counted)
+                    if query.counted
+                    else bool(query.answer_labels & fact.labels or query.topic_words & fact.terms)
+                )
                 x: tuple[float, ...] = (
                     cos,
                     hit.dense,
@@ -130,6 +242,7 @@ class Answerability:
                     float("risk" in query.intents and fact.key in self.library.risk_keys),
                     float(bool(query.intents & {"benefit", "cure"}) and fact.benefit),
                     unstated,
+                    float(bool(query.unknown_nouns)),
                 )
                 out.append((fact, x))
         return out
@@ -137,3 +250,7 @@ class Answerability:
     def score(self, query: Query, hits: Sequence[Hit]) -> list[Scored]:
         scored = [Scored(f, x, self.model.probability(x)) for f, x in self.features(query, hits)]
         return sorted(scored, key=lambda s: -s.p)
+
+    def answers(self, query: Query, scored: Sequence[Scored]) -> bool:
+        """Whether the documents answer the question (`scored` best first)."""
+        return bool(scored) and self.model.decides(decision_features(query, scored)) >= self.model.decision_threshold

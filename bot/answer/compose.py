@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.answer.answerability import Model, Scored
+from bot.answer.answerability import Answerability, Scored
 from bot.answer.caveats import FOOTER, full_list, summary_lines
 from bot.corpus.documents import Passage
 from bot.corpus.library import Library, SentenceFacts
@@ -72,9 +72,10 @@ def _bold(fact: SentenceFacts, labels: frozenset[str]) -> str:
 class Composer:
     """Builds answers only from document sentences; the answerability model decides what answers."""
 
-    def __init__(self, library: Library, model: Model) -> None:
+    def __init__(self, library: Library, answerability: Answerability) -> None:
         self.library = library
-        self.model = model
+        self.answerability = answerability
+        self.model = answerability.model
 
     def _gap(self, query: Query) -> str:
         text = "The article does not say." if len(self.library.documents) == 1 else "The documents do not say."
@@ -127,9 +128,11 @@ class Composer:
         best = scored[0] if scored else None
         # A question asking for a specific kind of fact (a drug, a dose, a price) is answered only by a sentence
         # that states one: grounded or silent.
-        typed = not query.specific_labels or bool(best and query.specific_labels & best.fact.labels)
+        typed = not query.specific_labels or bool(
+            best and (query.specific_labels & best.fact.labels or query.topic_words & best.fact.terms)
+        )
         answering = [s for s in scored if s.p >= self.model.answer]
-        answered = bool(answering) and typed and not query.unstated
+        answered = self.answerability.answers(query, scored) and typed and not query.unstated
         chosen: list[Scored] = []
         if answered:
             chosen = self.choose(query, scored)

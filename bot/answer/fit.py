@@ -17,13 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.answer.answerability import FEATURES, MODEL_FILE
+from bot.answer.answerability import (
+    DECISION_FEATURES,
+    DECISION_SIGNS,
+    FEATURES,
+    MODEL_FILE,
+    SIGNS,
+    Scored,
+    decision_features,
+)
 from bot.evaluation.qa_format import QAItem
 from bot.evaluation.support import normalize
 from bot.reply import Category
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot
+    from bot.corpus.library import SentenceFacts
+    from bot.query import Query
 
 
 def label_item(item: QAItem) -> bool | None:
@@ -36,11 +46,15 @@ def label_item(item: QAItem) -> bool | None:
     return None
 
 
-def collect(bot: ChatBot, items: Sequence[QAItem]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bool]]]:
-    """Features and labels of every candidate sentence, and per question (rows, whether it is answered)."""
+Group = tuple[int, bool, "Query", list["SentenceFacts"]]
+
+
+def collect(bot: ChatBot, items: Sequence[QAItem]) -> tuple[np.ndarray, np.ndarray, list[Group]]:
+    """Features and labels of every candidate sentence, and per question (rows, whether it is answered, the
+    analysed question, its candidate sentences)."""
     xs: list[tuple[float, ...]] = []
     ys: list[int] = []
-    groups: list[tuple[int, bool]] = []
+    groups: list[Group] = []
     for item in items:
         answered = label_item(item)
         if answered is None:
@@ -54,7 +68,7 @@ def collect(bot: ChatBot, items: Sequence[QAItem]) -> tuple[np.ndarray, np.ndarr
             s = normalize(fact.text)
             xs.append(x)
             ys.append(int(answered and any(q in s or s in q for q in quotes)))
-        groups.append((len(rows), answered))
+        groups.append((len(rows), answered, query, [fact for fact, _ in rows]))
     return np.asarray(xs, dtype=float), np.asarray(ys), groups
 
 
@@ -67,19 +81,45 @@ def _best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(cuts[max(i for i, a in enumerate(accuracy) if a == best)])
 
 
+def logistic(x: np.ndarray, y: np.ndarray, signs: Sequence[int], c: float = 1.0) -> tuple[np.ndarray, float]:
+    """Logistic regression with balanced class weights and an L2 penalty (as scikit-learn's with C=`c`), each
+    weight kept to its feature's sign (+1: at least 0, -1: at most 0, 0: free). L-BFGS-B from SciPy."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    weight = np.where(y == 1, len(y) / (2 * max(y.sum(), 1)), len(y) / (2 * max((1 - y).sum(), 1)))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        z = x @ w + b
+        value = float(np.sum(weight * (np.logaddexp(0, z) - y * z)) + 0.5 * w @ w / c)
+        r = weight * (expit(z) - y)
+        return value, np.append(x.T @ r + w / c, r.sum())
+
+    bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in signs] + [(None, None)]
+    result = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    return result.x[:-1], float(result.x[-1])
+
+
 def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[str, Any]:
-    from sklearn.linear_model import LogisticRegression
+    from scipy.special import expit
 
     x, y, groups = collect(bot, items)
-    model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-    model.fit(x, y)
-    p = model.predict_proba(x)[:, 1]
-    best, truth, start = [], [], 0
-    for n, answered in groups:
+    coef, intercept = logistic(x, y, [SIGNS[f] for f in FEATURES])
+    p = expit(x @ coef + intercept)
+    best, truth, decisions, start = [], [], [], 0
+    for n, answered, query, facts in groups:
         best.append(float(p[start : start + n].max()) if n else 0.0)
         truth.append(answered)
+        rows = zip(facts, x[start : start + n], p[start : start + n], strict=True)
+        ranked = sorted((Scored(f, tuple(row), float(q)) for f, row, q in rows), key=lambda s: -s.p)
+        decisions.append(decision_features(query, ranked))
         start += n
     answer = _best_threshold(np.asarray(best), np.asarray(truth))
+    d, t = np.asarray(decisions, dtype=float), np.asarray(truth, dtype=int)
+    d_coef, d_intercept = logistic(d, t, [DECISION_SIGNS[f] for f in DECISION_FEATURES])
+    d_p = expit(d @ d_coef + d_intercept)
+    decide = _best_threshold(d_p, t.astype(bool))
     positives = y == 1
     extra = _best_threshold(p, positives)
     # "The closest thing it does report" only where a candidate is at least an even bet to be on the question:
@@ -89,16 +129,22 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
     related = float(p[order][np.nonzero(precision >= 0.5)[0].max()]) if (precision >= 0.5).any() else answer
     return {
         "features": list(FEATURES),
-        "weights": [round(float(w), 6) for w in model.coef_[0]],
-        "bias": round(float(model.intercept_[0]), 6),
+        "weights": [round(float(w), 6) for w in coef],
+        "bias": round(intercept, 6),
         "thresholds": {"answer": round(answer, 6), "extra": round(max(extra, answer), 6), "related": round(related, 6)},
+        "decision": {
+            "features": list(DECISION_FEATURES),
+            "weights": [round(float(w), 6) for w in d_coef],
+            "bias": round(d_intercept, 6),
+            "threshold": round(decide, 6),
+        },
         "fitted": {
             "date": dt.date.today().isoformat(),
             "files": {f.as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files},
             "questions": len(groups),
             "candidates": len(y),
             "positives": int(positives.sum()),
-            "dev_decision_accuracy": round(float(np.mean((np.asarray(best) >= answer) == np.asarray(truth))), 4),
+            "dev_decision_accuracy": round(float(np.mean((d_p >= decide) == t.astype(bool))), 4),
         },
     }
 

@@ -40,6 +40,7 @@ class VocabularyData:
     generic_answer_cues: frozenset[str]
     respellings: dict[str, str]
     honorifics: frozenset[str] = frozenset()
+    frame_words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -75,6 +76,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         generic_answer_cues=frozenset(words(raw.get("generic_answer_cues") or ())),
         respellings={str(k).lower(): str(v) for k, v in (raw.get("respellings") or {}).items()},
         honorifics=frozenset(words(raw.get("honorifics") or ())),
+        frame_words=frozenset(words(raw.get("frame_words") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
@@ -96,6 +98,13 @@ class Lexicon:
         self._by_initial: dict[str, list[str]] = {}
         for w in self.known:
             self._by_initial.setdefault(w[0], []).append(w)
+
+    @property
+    def cue_words(self) -> frozenset[str]:
+        """Every word the vocabulary file uses to read questions (cues, intents, frames, titles, stop words)."""
+        d = self.data
+        phrases = [*d.answer_types, *(c for cues in d.intents.values() for c in cues), *d.generic_answer_cues]
+        return frozenset(w for p in phrases for w in p.split()) | d.frame_words | d.honorifics | d.stop_words
 
     @lru_cache(maxsize=8192)  # noqa: B019 - one lexicon per bot; the cache dies with it
     def correct(self, word: str) -> str:
@@ -132,20 +141,24 @@ class Lexicon:
         shaped = {k for k, pats in self.data.intent_patterns.items() if any(p.search(text) for p in pats)}
         return frozenset(cued | shaped)
 
-    def _cues(self, text: str, yes_no: bool) -> list[str]:
-        """The answer-type cues in a question. A yes/no question ("had they tried medication?") asks whether,
-        not which: only a question-word cue inside it ("is it known how many ...") still asks for a kind."""
-        matched = [cue for cue in self.data.answer_types if phrase_in(cue, text)]
-        return [cue for cue in matched if set(cue.split()) & QUESTION_WORDS] if yes_no else matched
+    def _cues(self, text: str) -> list[str]:
+        """The answer-type cues in a question."""
+        return [cue for cue in self.data.answer_types if phrase_in(cue, text)]
 
-    def specific_labels(self, text: str, *, yes_no: bool = False) -> frozenset[str]:
+    def topic_cues(self, text: str) -> frozenset[str]:
+        """The cues of a question that name a topic rather than a question word ("medication", "insurance"):
+        a yes/no question about one ("had they tried medication?") is answered by a sentence that mentions it,
+        a which-question only by one that names an instance."""
+        return frozenset(c for c in self._cues(text) if not set(c.split()) & QUESTION_WORDS)
+
+    def specific_labels(self, text: str) -> frozenset[str]:
         """The entity kinds asked for by a specific cue ("which drug", "cost"), not a generic one ("how much")."""
-        matched = [c for c in self._cues(text, yes_no) if c not in self.data.generic_answer_cues]
+        matched = [c for c in self._cues(text) if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in matched for label in self.data.answer_types[cue])
 
-    def answer_labels(self, text: str, *, yes_no: bool = False) -> frozenset[str]:
+    def answer_labels(self, text: str) -> frozenset[str]:
         """The entity kinds an answer must contain; specific cues ("cost") win over generic ones ("how much")."""
-        matched = self._cues(text, yes_no)
+        matched = self._cues(text)
         specific = [c for c in matched if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in (specific or matched) for label in self.data.answer_types[cue])
 
