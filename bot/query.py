@@ -57,6 +57,7 @@ class Query:
     premises: tuple[str, ...]
     unstated_names: tuple[str, ...]
     unknown_nouns: tuple[str, ...]
+    name_docs: frozenset[str]  # the documents that use a name the question uses, when only some do
     yes_no: bool
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
@@ -70,9 +71,10 @@ class Query:
 
     @property
     def routed_docs(self) -> frozenset[str]:
-        """Documents the question names by an alias that only some documents use ("in the XYZ trial"); empty: all."""
+        """Documents the question names by an alias ("in the XYZ trial") or a name ("according to Dr Smith") that
+        only some documents use; empty: all."""
         owners = [docs for _, docs in self.aliases.values()]
-        return frozenset().union(*owners) if owners else frozenset()
+        return frozenset().union(*owners, self.name_docs)
 
     @property
     def unstated(self) -> tuple[str, ...]:
@@ -199,6 +201,7 @@ class QueryAnalyzer:
             premises=premises,
             unstated_names=self._unstated_names(doc, named),
             unknown_nouns=self._unknown_nouns(doc, named),
+            name_docs=self._name_docs(doc),
             yes_no=yes_no,
             aliases=aliases,
             counted=self._counted(doc, grouped),
@@ -230,6 +233,18 @@ class QueryAnalyzer:
             if any(self.lexicon.correct(t.lower_) not in known for t in words):
                 out.append(ent.text)
         return tuple(dict.fromkeys(out))
+
+    def _name_docs(self, doc: Any) -> frozenset[str]:
+        """The documents that use every word of a name in the question (a person, an organisation ...), when
+        only some documents do: a question naming who said something is answered from where they said it."""
+        honorifics = self.lexicon.data.honorifics
+        found: set[str] = set()
+        for ent in doc.ents:
+            words = {t.lower_ for t in ent if t.is_alpha and not t.is_stop and t.lower_.rstrip(".") not in honorifics}
+            owners = {d for d, known in self.library.doc_words.items() if words and words <= known}
+            if owners and len(owners) < len(self.library.doc_words):
+                found |= owners
+        return frozenset(found)
 
     def _unknown_nouns(self, doc: Any, named: set[str]) -> tuple[str, ...]:
         """Nouns of the question that neither the documents nor the vocabulary know ("infertility", "teenagers"):

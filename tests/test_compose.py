@@ -132,6 +132,15 @@ def test_what_is_the_treatment_tells_its_steps(bot: ChatBot) -> None:
     check_invariants(reply)
 
 
+def test_a_quotation_is_found_by_its_speakers_name_though_the_name_is_in_the_sentence_before(bot: ChatBot) -> None:
+    speaker = next(f for f in bot.library.sentences.values() if "said Anthony S. Fauci" in f.text)
+    continued = bot.library.sentences[(speaker.passage.id, speaker.index + 1)]
+    assert continued.text.startswith("“") and "Fauci" not in continued.text
+    assert "fauci" in continued.terms
+    reply = bot.ask("According to Fauci, what do the results support?")
+    assert "randomized trial" in reply.answer, reply.answer
+
+
 def test_plain_fact_gets_only_the_footer(bot: ChatBot) -> None:
     reply = bot.ask("How many people in the United States have MS?")
     assert reply.category is Category.ANSWERED

@@ -65,3 +65,9 @@ def test_a_question_naming_no_document_gets_each_documents_answer_labelled(two_d
     cited = {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer}
     assert cited == {"halt-ms-news", "itn-halt-ms-5yr"}, reply.answer
     assert "*The news article:*" in reply.answer and "*The ITN news release:*" in reply.answer
+
+
+def test_a_question_naming_a_person_only_one_document_quotes_is_answered_from_it(two_doc_bot: ChatBot) -> None:
+    query = two_doc_bot.analyzer.analyse("What does Dr Rotrosen expect for patients?")
+    assert query.routed_docs == {"halt-ms-news"}
+    assert two_doc_bot.analyzer.analyse("What were the side effects?").routed_docs == frozenset()

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.corpus.documents import Document, Passage
 from bot.corpus.nlp import english_words
@@ -24,6 +24,35 @@ Key = tuple[str, int]
 
 def lemmas_of(doc: Doc) -> list[str]:
     return [t.lemma_.lower() for t in doc if not t.is_space and not t.is_punct]
+
+
+# spaCy calls both "in 2017" and "5 years" a DATE; "what year" wants the first, "how long" the second.
+_DURATION = re.compile(r"\b(second|minute|hour|day|week|month|year|decade)s?\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
+
+
+def _kind(ent: Any) -> str:
+    """The entity's label, with a DATE that is a length of time ("5 years", "26 to 52 years") as DURATION."""
+    if ent.label_ == "DATE" and _DURATION.search(ent.text) and not _YEAR.search(ent.text):
+        return "DURATION"
+    return str(ent.label_)
+
+
+_QUOTE = re.compile(r"[“”\"]")
+
+
+def _speakers(
+    texts: Sequence[tuple[Passage, int, str]], docs: Sequence[Doc], verbs: frozenset[str]
+) -> dict[str, list[str]]:
+    """Each paragraph's quoted speaker: the words of a person named in a sentence with a reporting verb."""
+    out: dict[str, list[str]] = {}
+    for (p, _, _), d in zip(texts, docs, strict=True):
+        if p.id in out or not any(t.lemma_.lower() in verbs for t in d):
+            continue
+        names = [t.lemma_.lower() for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha]
+        if names:
+            out[p.id] = names
+    return out
 
 
 def content_terms(lemmas: Sequence[str], stop: frozenset[str], nlp_stop: frozenset[str]) -> list[str]:
@@ -78,19 +107,27 @@ class Library:
         extra = [name for name in nlp.pipe_names if name.startswith("medspacy")]
         docs = list(nlp.pipe([s for _, _, s in texts], disable=extra))
         words: set[str] = set()
-        for d in docs:
-            words.update(t.lower_ for t in d if t.is_alpha)
-            words.update(lemmas_of(d))
+        self.doc_words: dict[str, set[str]] = {doc_id: set() for doc_id in self.documents}
+        for (p, _, _), d in zip(texts, docs, strict=True):
+            own = {t.lower_ for t in d if t.is_alpha} | set(lemmas_of(d))
+            words |= own
+            self.doc_words[p.doc_id] |= own
         self.lexicon = Lexicon(vocabulary, words, english_words())
         # The people the documents name: a patient asking what they said is not sharing anyone's identity.
         self.public_names = frozenset(
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha
         )
+        speakers = _speakers(texts, docs, vocabulary.reporting_verbs)
         self.sentences: dict[Key, SentenceFacts] = {}
         for (p, i, s), d in zip(texts, docs, strict=True):
             lemmas = lemmas_of(d)
             joined = lemma_text(lemmas)
-            labels = {e.label_ for e in d.ents} | ({"NUMBER"} if any(t.like_num for t in d) else set())
+            # A quotation that names nobody is its paragraph's speaker's words: it is found by their name too.
+            lemmas += (
+                speakers.get(p.id, []) if _QUOTE.search(s) and not any(e.label_ == "PERSON" for e in d.ents) else []
+            )
+            ents = [(e.start_char, e.end_char, _kind(e)) for e in d.ents]
+            labels = {k for _, _, k in ents} | ({"NUMBER"} if any(t.like_num for t in d) else set())
             self.sentences[(p.id, i)] = SentenceFacts(
                 passage=p,
                 index=i,
@@ -98,8 +135,7 @@ class Library:
                 lemma_text=joined,
                 terms=frozenset(content_terms(lemmas, self.stop, self.nlp_stop)),
                 labels=frozenset(labels),
-                entities=tuple((e.start_char, e.end_char, e.label_) for e in d.ents)
-                + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in d if t.like_num),
+                entities=tuple(ents) + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in d if t.like_num),
                 numbers=frozenset(numbers(s)),
                 defines=frozenset(a.lower() for a in _ACRONYM.findall(s)),
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),

@@ -41,6 +41,7 @@ class VocabularyData:
     respellings: dict[str, str]
     honorifics: frozenset[str] = frozenset()
     frame_words: frozenset[str] = frozenset()
+    reporting_verbs: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -77,6 +78,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         respellings={str(k).lower(): str(v) for k, v in (raw.get("respellings") or {}).items()},
         honorifics=frozenset(words(raw.get("honorifics") or ())),
         frame_words=frozenset(words(raw.get("frame_words") or ())),
+        reporting_verbs=frozenset(words(raw.get("reporting_verbs") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
