@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document, passage_id
+from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document, passage_id, split_sentences
 from tests.conftest import KNOWLEDGE
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_1f02e9f40298ed85.txt"
@@ -106,3 +106,17 @@ def test_duplicate_document_ids_are_refused(tmp_path: Path) -> None:
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match="does not exist"):
         load_knowledge(tmp_path / "nope")
+
+
+def test_a_list_after_a_colon_stays_in_its_sentence() -> None:
+    paragraph = (
+        "The endpoint was survival without any one of: 1) loss of function, 2) relapse, or 3) new lesions. "
+        "Subjects were followed for 5 years. e.g. this is not a new sentence."
+    )
+    sentences = split_sentences(paragraph)
+    assert (
+        sentences[0]
+        == "The endpoint was survival without any one of: 1) loss of function, 2) relapse, or 3) new lesions."
+    )
+    assert sentences[1].startswith("Subjects were followed")
+    assert all(s in paragraph for s in sentences)

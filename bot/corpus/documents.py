@@ -165,10 +165,28 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+# A piece that opens like this continues the sentence before it ("any one of: 1) loss ..., 2) relapse, or ...").
+_CONTINUES = re.compile(r"^(\(?\d{1,2}[).]\s|\(?[a-z][).]\s|[a-z])")
+
+
 def split_sentences(paragraph: str) -> tuple[str, ...]:
-    """Sentences exactly as they appear in `paragraph` (each is a substring of it)."""
-    spans = _segmenter().segment(paragraph)
-    return tuple(s.sent.strip() for s in spans if s.sent.strip())
+    """Sentences exactly as they appear in `paragraph` (each is a substring of it). The segmenter's pieces are
+    joined where a list runs on: after a colon, or before a piece that opens with an enumerator or in lower case."""
+    spans: list[list[int]] = []
+    cursor = 0
+    for piece in (s.sent.strip() for s in _segmenter().segment(paragraph)):
+        if not piece:
+            continue
+        start = paragraph.find(piece, cursor)
+        if start < 0:  # the segmenter changed the text: fall back to its piece as it is
+            return tuple(s.sent.strip() for s in _segmenter().segment(paragraph) if s.sent.strip())
+        end = cursor = start + len(piece)
+        previous = paragraph[spans[-1][0] : spans[-1][1]] if spans else ""
+        if previous and (previous.endswith(":") or _CONTINUES.match(piece)):
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return tuple(paragraph[a:b] for a, b in spans)
 
 
 def passage_id(doc_id: str, text: str, occurrence: int = 0) -> str:
