@@ -44,6 +44,7 @@ def test_clean_text_survives_anything() -> None:
         ("remision rate?", "en"),
         ("HSCT vs ocrevus", "en"),
         ("how many ppl took part", "en"),
+        ("ms ms ms rrms?", "en"),
         ("mi hija no puede respirar bien", "es"),
         ("quels sont les signes d'un AVC ?", "fr"),
         ("中风的前兆有哪些?", "zh"),

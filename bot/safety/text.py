@@ -75,7 +75,10 @@ def detect_language(text: str) -> str:
     if letters == 0:
         return "en"
     script = len(_NON_LATIN.findall(text)) >= letters * 0.3
-    words = [w.lower() for w in _LATIN_WORD.findall(text)]
+    # Abbreviations without a vowel ("ms", "rrms", "hsct") belong to no language.
+    words = [w.lower() for w in _LATIN_WORD.findall(text) if re.search(r"[aeiouyà-ÿ]", w.lower())]
+    if not words and not script:
+        return "en"
     english = sum(w in _ENGLISH_HINTS for w in words)
     accented = bool(re.search(r"[\u00bf\u00a1\u00c0-\u024f\u1e00-\u1eff]", text))
     if not script and (english / max(len(words), 1) >= 0.3 or (len(words) <= 3 and not accented)):
