@@ -11,28 +11,28 @@ from bot.answer.answerability import FEATURES
 from bot.chat import ChatBot
 from bot.evaluation.qa_format import load_items
 from bot.evaluation.runner import evaluate
+from bot.reply import Category
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 QA = ROOT / "tests" / "data" / "qa"
-FIRST_ARTICLE_SETS = [
-    QA / f"{name}.{split}.jsonl" for name in ("own", "independent", "external") for split in ("dev", "test")
-]
+FIRST_ARTICLE_SETS = [QA / f"{name}.dev.jsonl" for name in ("own", "independent", "external")]
 QUESTIONS = ["How many people took part?", "What were the side effects?", "Who led the study?", "What is HSCT?"]
 
 
-def _passed(bot: ChatBot, path: Path) -> set[str]:
-    return {r.item.id for r in evaluate(bot, load_items(path)).results if r.passed}
+def _passed(bot: ChatBot, path: Path, *, answerable: bool) -> set[str]:
+    items = [i for i in load_items(path) if (Category.ANSWERED in i.expected_category) is answerable]
+    return {f"{path.stem}:{r.item.id}" for r in evaluate(bot, items).results if r.passed}
 
 
-def test_adding_a_document_does_not_lower_the_first_articles_score(bot: ChatBot, two_doc_bot: ChatBot) -> None:
-    """Over every labelled question about the first article (the helper-written `blind` set is left out: some of
-    its gaps are answered by the second document, as they should be)."""
-    alone = {f"{p.stem}:{i}" for p in FIRST_ARTICLE_SETS for i in _passed(bot, p)}
-    together = {f"{p.stem}:{i}" for p in FIRST_ARTICLE_SETS for i in _passed(two_doc_bot, p)}
-    lost, gained = sorted(alone - together), sorted(together - alone)
-    assert len(together) >= len(alone), f"lost {lost}, gained {gained}"
+def test_adding_a_document_loses_no_answer_about_the_first_article(bot: ChatBot, two_doc_bot: ChatBot) -> None:
+    """Every question about the first article that it answers alone is still answered with a second document
+    loaded (the first article's dev halves; the helper-written `blind` set is left out because some of its gaps
+    are answered by the second document, as they should be)."""
+    alone = set().union(*(_passed(bot, p, answerable=True) for p in FIRST_ARTICLE_SETS))
+    together = set().union(*(_passed(two_doc_bot, p, answerable=True) for p in FIRST_ARTICLE_SETS))
+    assert alone <= together, f"lost with a second document: {sorted(alone - together)}"
 
 
 @pytest.mark.parametrize("question", QUESTIONS)

@@ -68,9 +68,9 @@ class Scored:
 
 # Does the documents' best sentence answer the question at all? A second, question-level model reads the
 # ranker's best score with what the question itself shows (words no document knows, a premise it lacks ...).
+# It reads the best candidate only, so a document whose sentences rank lower cannot change the decision.
 DECISION_FEATURES = (
     "best",  # the ranker's log-odds for the best sentence
-    "margin",  # ... less the second best's
     "best_coverage",  # the best sentence's share of the question's words
     "best_cos",  # the best sentence's cosine with the question
     "unknown",  # share of the question's weight in words no document uses
@@ -81,7 +81,6 @@ DECISION_FEATURES = (
 )
 DECISION_SIGNS = {
     "best": 1,
-    "margin": 0,
     "best_coverage": 1,
     "best_cos": 1,
     "unknown": -1,
@@ -153,18 +152,15 @@ def decision_features(query: Query, scored: Sequence[Scored]) -> tuple[float, ..
             0.0,
             0.0,
             0.0,
-            0.0,
             float(bool(query.unknown_nouns)),
             float(bool(query.unstated)),
             0.0,
             float(query.yes_no),
         )
     best = scored[0]
-    second = scored[1].p if len(scored) > 1 else 0.0
     x = dict(zip(FEATURES, best.features, strict=True))
     return (
         _logit(best.p),
-        _logit(best.p) - _logit(second),
         x["coverage"],
         x["cos_sentence"],
         x["unknown"],
