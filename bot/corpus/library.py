@@ -101,7 +101,7 @@ class Library:
         self.passages = [p for d in documents for p in d.passages]
         self.by_passage = {p.id: p for p in self.passages}
         self.stop = vocabulary.stop_words
-        self.nlp_stop = frozenset(w.lower() for w in nlp.Defaults.stop_words)
+        self.nlp_stop = frozenset(w.lower() for w in nlp.Defaults.stop_words) - vocabulary.keep_words
         texts = [(p, i, s) for p in self.passages for i, s in enumerate(p.sentences)]
         # The documents' sentences need lemmas and entities only, not the safety layer's pipes.
         extra = [name for name in nlp.pipe_names if name.startswith("medspacy")]

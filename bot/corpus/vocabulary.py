@@ -42,6 +42,7 @@ class VocabularyData:
     honorifics: frozenset[str] = frozenset()
     frame_words: frozenset[str] = frozenset()
     reporting_verbs: frozenset[str] = frozenset()
+    keep_words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -79,6 +80,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         honorifics=frozenset(words(raw.get("honorifics") or ())),
         frame_words=frozenset(words(raw.get("frame_words") or ())),
         reporting_verbs=frozenset(words(raw.get("reporting_verbs") or ())),
+        keep_words=frozenset(words(raw.get("keep_words") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
