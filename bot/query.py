@@ -267,14 +267,13 @@ class QueryAnalyzer:
         letters = [t.lower_ if t.is_upper and len(t) > 1 else t.lower_[0] for t in words]
         return frozenset("".join(letters[i:j]) for i in range(len(letters)) for j in range(i + 2, len(letters) + 1))
 
-    @staticmethod
-    def _counted(doc: Any, grouped: dict[str, set[str]]) -> frozenset[str]:
+    def _counted(self, doc: Any, grouped: dict[str, set[str]]) -> frozenset[str]:
         """What "how many X" counts: X and its synonyms (a number in the answer must count the same thing)."""
         for t in doc:
             if t.lower_ in ("many", "much") and t.i > 0 and doc[t.i - 1].lower_ == "how":
                 nouns = [n for n in doc[t.i + 1 : t.i + 4] if n.pos_ in ("NOUN", "PROPN")]
                 if nouns:
-                    word = nouns[0].lemma_.lower()
+                    word = self.lexicon.correct(nouns[0].lemma_.lower())  # "peple" counts people
                     return frozenset({word, *grouped.get(word, set())})
         return frozenset()
 

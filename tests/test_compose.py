@@ -58,6 +58,7 @@ def check_invariants(reply: Reply) -> None:
         ("How old were the volunteers?", "aged 26 to 52"),
         ("Who is Richard Nash?", "principal investigator Richard Nash"),
         ("How many people worldwide have MS?", "2.5 million"),
+        ("how many peple took part?", "24 volunteers"),
         ("How were the stem cells collected?", "blood-forming stem cells were collected"),
         ("Who is Daniel Rotrosen?", "said Daniel Rotrosen"),
     ],
