@@ -3,7 +3,9 @@ statistics, and documents meet only when the answer is composed."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +14,7 @@ from bot.chat import ChatBot
 from bot.evaluation.qa_format import load_items
 from bot.evaluation.runner import evaluate
 from bot.reply import Category
-from tests.conftest import ROOT
+from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +73,24 @@ def test_a_question_naming_a_person_only_one_document_quotes_is_answered_from_it
     query = two_doc_bot.analyzer.analyse("What does Dr Rotrosen expect for patients?")
     assert query.routed_docs == {"halt-ms-news"}
     assert two_doc_bot.analyzer.analyse("What were the side effects?").routed_docs == frozenset()
+
+
+def test_a_large_folder_searches_only_the_documents_closest_to_the_question(
+    embeddings: Any, ephemeral_client: Any, nlp: Any, tmp_path: Path, unique_collection: str
+) -> None:
+    """With more documents than MAX_DOCUMENTS, the question's work stays bounded: only the documents with the
+    closest paragraphs are searched (here six copies of the article and the release)."""
+    from bot.answer.retrieval import MAX_DOCUMENTS
+    from bot.settings import Settings
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    for n in range(3):
+        for source in (KNOWLEDGE / "halt-ms-news.md", SECOND_DOCUMENT):
+            text = re.sub(r"^id: (.+)$", rf"id: \1-copy{n}", source.read_text(encoding="utf-8"), count=1, flags=re.M)
+            (folder / f"{source.stem}-{n}.md").write_text(text, encoding="utf-8")
+    settings = Settings(data_dir=tmp_path, knowledge_dir=folder, collection=unique_collection)
+    big = ChatBot.from_settings(settings, embeddings=embeddings, client=ephemeral_client, nlp=nlp)
+    hits = big.retriever.retrieve(big.analyzer.analyse("How many people took part?"), k=12)
+    assert 1 <= len({h.passage.doc_id for h in hits}) <= MAX_DOCUMENTS < len(big.library.documents)
+    assert big.ask("How many people took part?").category is Category.ANSWERED

@@ -17,6 +17,7 @@ from bot.query import Query
 RRF_K = 60  # the constant of Cormack et al. (2009); dense and lexical ranks count alike
 CONTEXT_WEIGHT = 0.5  # a follow-up's own words count fully, the earlier question's at half
 SYNONYM_WEIGHT = 0.5  # a vocabulary synonym of a question word counts at half a word
+MAX_DOCUMENTS = 4  # documents searched per question; up to this many, each is searched whatever the others hold
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,16 @@ class HybridRetriever:
         allowed = [d for d in self._order if not query.routed_docs or d in query.routed_docs]
         if not allowed:
             return []
-        depth = max(k * 4, 20) * len(allowed)
+        depth = max(k * 4, 20) * min(len(allowed), MAX_DOCUMENTS)
         dense_all = [
             (pid, s) for pid, s in self.index.search(query.search_vector, k=depth) if pid in self.library.by_passage
         ]
+        if len(allowed) > MAX_DOCUMENTS:  # a large folder: the documents with the closest paragraphs take part
+            closest: dict[str, float] = {}
+            for pid, score in dense_all:
+                doc_id = self.library.by_passage[pid].doc_id
+                closest[doc_id] = max(closest.get(doc_id, -1.0), score)
+            allowed = sorted((d for d in allowed if d in closest), key=lambda d: -closest[d])[:MAX_DOCUMENTS]
         # A phrase term ("take part") never matches a passage word itself: its synonyms stand in for it fully.
         phrase_synonyms = sorted({w for t in query.terms if " " in t for w in query.expansions.get(t, ())})
         synonyms = sorted({w for t in query.terms if " " not in t for w in query.expansions.get(t, ())})
