@@ -209,6 +209,29 @@ def test_no_document_knowledge_in_the_code() -> None:
     assert found == "", found
 
 
+def test_no_four_words_of_a_document_appear_in_the_code() -> None:
+    """No phrase of a knowledge document (any four words in a row) is written into bot/: code, vocabulary and
+    data files alike. Three-word phrases like "for the study" are too common to ban."""
+
+    def words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+(?:[-/'][a-z0-9]+)*", text.lower())
+
+    phrases: set[str] = set()
+    for path in (*sorted(KNOWLEDGE.glob("*.md")), SECOND_DOCUMENT):
+        body = words(path.read_text(encoding="utf-8").split("\n---\n", 1)[-1])
+        phrases |= {" ".join(body[i : i + 4]) for i in range(len(body) - 3)}
+    found = []
+    for path in sorted((ROOT / "bot").rglob("*")):
+        if path.suffix in (".py", ".yaml", ".json", ".html", ".js", ".css"):
+            text = words(path.read_text(encoding="utf-8"))
+            found += [
+                f"{path.name}: {' '.join(text[i : i + 4])}"
+                for i in range(len(text) - 3)
+                if " ".join(text[i : i + 4]) in phrases
+            ]
+    assert found == []
+
+
 WORDS = st.sampled_from(
     "how many what who when where why did does the trial study people ppl died remission 69% 24 nash fauci chemo "
     "drugs cost mobility cure safe risk years old stem cells transplant relapse lesions ms rrms percent worldwide "

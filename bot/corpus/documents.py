@@ -165,7 +165,7 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
-# A piece that opens like this continues the sentence before it ("any one of: 1) loss ..., 2) relapse, or ...").
+# A piece that opens like this continues the sentence before it ("the signs: 1) a fever, 2) a rash, or ...").
 _CONTINUES = re.compile(r"^(\(?\d{1,2}[).]\s|\(?[a-z][).]\s|[a-z])")
 
 

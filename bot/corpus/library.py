@@ -32,7 +32,7 @@ _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
 
 
 def _kind(ent: Any) -> str:
-    """The entity's label, with a DATE that is a length of time ("5 years", "26 to 52 years") as DURATION."""
+    """The entity's label, with a DATE that is a length of time ("3 months", "18 to 40 years") as DURATION."""
     if ent.label_ == "DATE" and _DURATION.search(ent.text) and not _YEAR.search(ent.text):
         return "DURATION"
     return str(ent.label_)
@@ -208,6 +208,6 @@ class Library:
         return titles[0] if titles else "Article helper"
 
     def subject(self) -> str:
-        # A headline often states a benefit ("... Effective for Inducing Remission"): never use it as the subject.
+        # A headline often states a benefit ("New Drug Works for Most Patients"): never use it as the subject.
         subjects = [d.meta.subject or d.name for d in self.documents.values() if d.meta.subject or d.meta.name]
         return "; ".join(subjects) if subjects else "the documents in the knowledge folder"
