@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.answer.answerability import DECISION_FEATURES, DECISION_SIGNS, FEATURES, MODEL_FILE, SIGNS, Model
-from bot.answer.fit import fit, label_item, logistic
+from bot.answer.fit import STRENGTHS, fit, label_item, logistic
 from bot.chat import ChatBot
 from bot.cli import DEV_SETS, app
 from bot.evaluation.qa_format import load_items
@@ -81,3 +81,12 @@ def test_constrained_fit_matches_plain_logistic_regression_when_the_signs_agree(
     assert bias == pytest.approx(theirs.intercept_[0], abs=1e-3)
     capped, _ = logistic(x, y, [-1, 1, 0])  # signs against the data: held at zero, not flipped
     assert capped[0] == pytest.approx(0.0, abs=1e-8) and capped[1] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_the_penalty_is_chosen_by_cross_validation_on_whole_questions(bot: ChatBot) -> None:
+    """The committed model records the held-out score of every penalty it tried and uses the best one."""
+    committed = json.loads(MODEL_FILE.read_text(encoding="utf-8"))["fitted"]
+    scores = {float(k): v for k, v in committed["cross_validated"].items()}
+    assert set(scores) == set(STRENGTHS)
+    assert all(0.0 < v <= 1.0 for v in scores.values())
+    assert scores[committed["strength_c"]] == max(scores.values())

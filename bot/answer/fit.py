@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,25 +102,89 @@ def logistic(x: np.ndarray, y: np.ndarray, signs: Sequence[int], c: float = 1.0)
     return result.x[:-1], float(result.x[-1])
 
 
+STRENGTHS = (0.1, 0.3, 1.0, 3.0)  # the L2 strengths (scikit-learn's C) that cross-validation chooses from
+FOLDS = 5
+
+
+@dataclass(frozen=True)
+class _Stages:
+    coef: np.ndarray
+    intercept: float
+    d_coef: np.ndarray
+    d_intercept: float
+    decide: float
+
+
+def _ranked(groups: Sequence[Group], x: np.ndarray, p: np.ndarray, which: Sequence[int]) -> list[list[Scored]]:
+    starts = np.cumsum([0, *(g[0] for g in groups)])
+    out = []
+    for g in which:
+        a, b = starts[g], starts[g + 1]
+        rows = zip(groups[g][3], x[a:b], p[a:b], strict=True)
+        out.append(sorted((Scored(f, tuple(row), float(q)) for f, row, q in rows), key=lambda s: -s.p))
+    return out
+
+
+def _fit_stages(x: np.ndarray, y: np.ndarray, groups: Sequence[Group], which: Sequence[int], c: float) -> _Stages:
+    """The sentence ranker on the candidates of the questions `which`, then the question-level decision."""
+    from scipy.special import expit
+
+    starts = np.cumsum([0, *(g[0] for g in groups)])
+    rows = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in which])
+    coef, intercept = logistic(x[rows], y[rows], [SIGNS[f] for f in FEATURES], c=c)
+    p = expit(x @ coef + intercept)
+    d = np.asarray(
+        [decision_features(groups[g][2], r) for g, r in zip(which, _ranked(groups, x, p, which), strict=True)],
+        dtype=float,
+    )
+    t = np.asarray([groups[g][1] for g in which], dtype=int)
+    d_coef, d_intercept = logistic(d, t, [DECISION_SIGNS[f] for f in DECISION_FEATURES], c=c)
+    decide = _best_threshold(expit(d @ d_coef + d_intercept), t.astype(bool))
+    return _Stages(coef, intercept, d_coef, d_intercept, decide)
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, groups: Sequence[Group], c: float) -> float:
+    """Share of held-out dev questions handled right (the decision, and for an answerable one the top sentence),
+    over FOLDS folds of whole questions dealt in a fixed order."""
+    from scipy.special import expit
+
+    starts = np.cumsum([0, *(g[0] for g in groups)])
+    right = 0
+    for k in range(FOLDS):
+        train = [g for g in range(len(groups)) if g % FOLDS != k]
+        held = [g for g in range(len(groups)) if g % FOLDS == k]
+        stages = _fit_stages(x, y, groups, train, c)
+        p = expit(x @ stages.coef + stages.intercept)
+        for g, ranked in zip(held, _ranked(groups, x, p, held), strict=True):
+            d = np.asarray(decision_features(groups[g][2], ranked))
+            says = bool(expit(d @ stages.d_coef + stages.d_intercept) >= stages.decide) if ranked else False
+            answered = groups[g][1]
+            top = bool(y[starts[g] + int(np.argmax(p[starts[g] : starts[g + 1]]))]) if ranked else False
+            right += says == answered and (not answered or top)
+    return right / max(len(groups), 1)
+
+
 def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[str, Any]:
     from scipy.special import expit
 
     x, y, groups = collect(bot, items)
-    coef, intercept = logistic(x, y, [SIGNS[f] for f in FEATURES])
+    scores = {c: cross_validate(x, y, groups, c) for c in STRENGTHS}
+    c = max(STRENGTHS, key=lambda v: (scores[v], -v))  # ties go to the stronger penalty
+    stages = _fit_stages(x, y, groups, range(len(groups)), c)
+    coef, intercept, d_coef, d_intercept, decide = (
+        stages.coef,
+        stages.intercept,
+        stages.d_coef,
+        stages.d_intercept,
+        stages.decide,
+    )
     p = expit(x @ coef + intercept)
-    best, truth, decisions, start = [], [], [], 0
-    for n, answered, query, facts in groups:
-        best.append(float(p[start : start + n].max()) if n else 0.0)
-        truth.append(answered)
-        rows = zip(facts, x[start : start + n], p[start : start + n], strict=True)
-        ranked = sorted((Scored(f, tuple(row), float(q)) for f, row, q in rows), key=lambda s: -s.p)
-        decisions.append(decision_features(query, ranked))
-        start += n
-    answer = _best_threshold(np.asarray(best), np.asarray(truth))
-    d, t = np.asarray(decisions, dtype=float), np.asarray(truth, dtype=int)
-    d_coef, d_intercept = logistic(d, t, [DECISION_SIGNS[f] for f in DECISION_FEATURES])
+    ranked = _ranked(groups, x, p, range(len(groups)))
+    truth = [g[1] for g in groups]
+    answer = _best_threshold(np.asarray([float(r[0].p) if r else 0.0 for r in ranked]), np.asarray(truth))
+    d = np.asarray([decision_features(g[2], r) for g, r in zip(groups, ranked, strict=True)])
     d_p = expit(d @ d_coef + d_intercept)
-    decide = _best_threshold(d_p, t.astype(bool))
+    t = np.asarray(truth, dtype=int)
     positives = y == 1
     extra = _best_threshold(p, positives)
     # "The closest thing it does report" only where a candidate is at least an even bet to be on the question:
@@ -145,6 +210,8 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
             "candidates": len(y),
             "positives": int(positives.sum()),
             "dev_decision_accuracy": round(float(np.mean((d_p >= decide) == t.astype(bool))), 4),
+            "strength_c": c,
+            "cross_validated": {str(k): round(v, 4) for k, v in scores.items()},
         },
     }
 
