@@ -76,6 +76,12 @@ def test_answering_words_are_bold(bot: ChatBot) -> None:
     assert "**26 to 52 years**" in reply.answer
 
 
+def test_a_lists_enumerators_are_not_quantities(two_doc_bot: ChatBot) -> None:
+    listed = next(f for f in two_doc_bot.library.sentences.values() if "1) loss" in f.text)
+    spans = {listed.text[s:e] for s, e, label in listed.entities if label == "NUMBER"}
+    assert not spans & {"1", "2", "3"}, spans
+
+
 def test_a_name_patients_use_finds_the_documents_term(bot: ChatBot) -> None:
     """The front matter says HSCT is a name for HDIT/HCT; the code does not."""
     query = bot.analyzer.analyse("What is HSCT?")

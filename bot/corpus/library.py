@@ -38,6 +38,12 @@ def _kind(ent: Any) -> str:
     return str(ent.label_)
 
 
+def _quantity(token: Any) -> bool:
+    """A number that counts or measures something: not a list's enumerator ("1) loss of ...", "2. relapse")."""
+    following = token.doc[token.i + 1].text if token.i + 1 < len(token.doc) else ""
+    return bool(token.like_num) and not (token.text.isdigit() and len(token.text) <= 2 and following in (")", "."))
+
+
 _QUOTE = re.compile(r"[“”\"]")
 
 
@@ -127,7 +133,8 @@ class Library:
                 speakers.get(p.id, []) if _QUOTE.search(s) and not any(e.label_ == "PERSON" for e in d.ents) else []
             )
             ents = [(e.start_char, e.end_char, _kind(e)) for e in d.ents]
-            labels = {k for _, _, k in ents} | ({"NUMBER"} if any(t.like_num for t in d) else set())
+            quantities = [t for t in d if _quantity(t)]
+            labels = {k for _, _, k in ents} | ({"NUMBER"} if quantities else set())
             self.sentences[(p.id, i)] = SentenceFacts(
                 passage=p,
                 index=i,
@@ -135,14 +142,14 @@ class Library:
                 lemma_text=joined,
                 terms=frozenset(content_terms(lemmas, self.stop, self.nlp_stop)),
                 labels=frozenset(labels),
-                entities=tuple(ents) + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in d if t.like_num),
+                entities=tuple(ents) + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in quantities),
                 numbers=frozenset(numbers(s)),
                 defines=frozenset(a.lower() for a in _ACRONYM.findall(s)),
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
                 benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
                 counted=frozenset(
-                    d[j].lemma_.lower() for t in d if t.like_num for j in range(t.i + 1, min(t.i + 3, len(d)))
+                    d[j].lemma_.lower() for t in quantities for j in range(t.i + 1, min(t.i + 3, len(d)))
                 ),
             )
         self.numbers = frozenset(n for f in self.sentences.values() for n in f.numbers)
