@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.answer.answerability import Answerability, Scored
 from bot.answer.caveats import FOOTER, full_list, summary_lines
+from bot.answer.retrieval import MAX_DOCUMENTS
 from bot.corpus.documents import Passage
 from bot.corpus.library import Library, SentenceFacts
 from bot.query import Query
@@ -109,7 +110,7 @@ class Composer:
                 own = [s for s in scored if s.fact.passage.doc_id == doc_id and s.p >= self.model.answer]
                 if doc_id not in shown and own:
                     wanted.append(own[0])
-        room = most + len(self.library.documents)  # one more sentence for each document that has its say
+        room = most + min(len(self.library.documents), MAX_DOCUMENTS)  # one more for each document with its say
         for s in wanted:
             if s.fact.key not in keys and len(chosen) < room:
                 chosen.append(s)
