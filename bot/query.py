@@ -112,6 +112,13 @@ class QueryAnalyzer:
         # An alias every document uses routes nowhere: keep it for matching, drop it from routing.
         return {a: (t, d if d != all_docs else frozenset()) for a, (t, d) in found.items()}
 
+    def _without_names(self, text: str, aliases: dict[str, tuple[str, frozenset[str]]]) -> str:
+        lower = text.lower()
+        for alias, pattern in self._alias_patterns:
+            if alias in aliases:
+                lower = pattern.sub(" ", lower)
+        return re.sub(r"\s+", " ", lower).strip()
+
     def _respell(self, text: str) -> str:
         spellings = self.lexicon.data.respellings
         return re.sub(r"[A-Za-z0-9/]+", lambda m: spellings.get(m.group(0).lower(), m.group(0)), text)
@@ -163,9 +170,13 @@ class QueryAnalyzer:
         sentences = list(split_sentences(text)) if len(text) > 120 else []
         # Embed the text with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
         mended = "".join((self.lexicon.correct(t.lower_) if t.is_alpha else t.text) + t.whitespace_ for t in doc)
-        texts = [mended, *([f"{context} {mended}"] if context else []), *sentences[:8]]
+        # The search leaves out a name that only says which document ("in the XYZ study"), as the terms do.
+        searched = self._without_names(mended, aliases) if named and set(terms) - named else mended
+        search_text = f"{context} {searched}" if context else searched
+        extra = [search_text] if search_text != mended else []  # one more text in the batch only when it differs
+        texts = [mended, *extra, *sentences[:8]]
         vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
-        own = np.vstack([vectors[:1], vectors[1 + bool(context) :]])
+        own = np.vstack([vectors[:1], vectors[1 + len(extra) :]])
         grouped = self.lexicon.expand(joined)
         if context:
             grouped_context = self.lexicon.expand(lemma_text(context_lemmas))
@@ -180,6 +191,8 @@ class QueryAnalyzer:
         asks_meaning = any(phrase_in(c, joined) for c in ("stand for", "mean", "short for"))
         if "definition" in intents and not asks_meaning and len(set(terms) - self._alias_terms(aliases)) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
+        if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":
+            intents -= {"definition"}  # "what were they like?" asks about someone, not what a term means
         if "definition" in intents and aliases and not asks_meaning:
             intents |= {"process"}  # "what is <a document's subject>?": what it is, told as its steps
         first = lemmas[0] if lemmas else ""
@@ -209,7 +222,7 @@ class QueryAnalyzer:
             context=context,
             context_terms=tuple(dict.fromkeys(context_terms)),
             vector=vectors[0],
-            search_vector=vectors[1] if context else vectors[0],
+            search_vector=vectors[1] if extra else vectors[0],
             sentence_vectors=own,
             doc=doc,
         )

@@ -59,6 +59,7 @@ def check_invariants(reply: Reply) -> None:
         ("Who is Richard Nash?", "principal investigator Richard Nash"),
         ("How many people worldwide have MS?", "2.5 million"),
         ("how many peple took part?", "24 volunteers"),
+        ("How many people took part in the HALT-MS study?", "24 volunteers"),
         ("How were the stem cells collected?", "blood-forming stem cells were collected"),
         ("Who is Daniel Rotrosen?", "said Daniel Rotrosen"),
     ],
@@ -69,6 +70,26 @@ def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str
     first = int(MARKER.search(reply.answer).group(1))  # type: ignore[union-attr]
     assert expected_quote in reply.citations[first - 1].quote
     check_invariants(reply)
+
+
+def test_every_suggested_question_is_answered_from_the_documents(bot: ChatBot) -> None:
+    """The starters on the page are the first thing a patient clicks."""
+    for question in bot.suggestions:
+        reply = bot.ask(question)
+        assert reply.category is Category.ANSWERED, (question, reply.answer)
+        check_invariants(reply)
+
+
+def test_the_search_leaves_out_a_name_that_only_says_which_document(bot: ChatBot) -> None:
+    named = bot.analyzer.analyse("How many people took part in the HALT-MS study?")
+    plain = bot.analyzer.analyse("How many people took part in the study?")
+    assert float(named.search_vector @ plain.search_vector) > 0.99
+    assert float(named.vector @ plain.vector) < 0.99, "the message itself (for safety) is embedded as written"
+
+
+def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
+    assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
+    assert "definition" in bot.analyzer.analyse("what is remission?").intents
 
 
 def test_answering_words_are_bold(bot: ChatBot) -> None:
