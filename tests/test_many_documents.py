@@ -1,5 +1,7 @@
-"""A second document adds answers and never takes any away: each document is searched and weighed on its own
-statistics, and documents meet only when the answer is composed."""
+"""Each document is searched and weighed on its own statistics and documents meet only when the answer is
+composed, so a second document leaves the first one's sentence scores as they were and, on the dev questions,
+takes none of its answers away. (It can still lead an answer with its own sentence on the same trial, or answer
+a question the first document leaves open: docs/evaluation.md reports that on the test halves.)"""
 
 from __future__ import annotations
 
