@@ -4,7 +4,6 @@ aliases it uses, follow-up context, and its vectors. Safety and answering both r
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from bot.corpus.documents import split_sentences
 from bot.corpus.library import Library, content_terms, lemmas_of
 from bot.corpus.numbers import numbers
 from bot.corpus.vocabulary import lemma_text, phrase_in
+from bot.safety.text import clean_text
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -27,16 +27,6 @@ _PRONOUNS = frozenset(
 )
 # Entity kinds that name something in the world; a question naming one no document names asks about it.
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "LAW"})
-_ZERO_WIDTH = re.compile(r"[\u200b-\u200f\u2028-\u202f\u2060-\u206f\ufeff]")
-
-
-def clean(text: str) -> str:
-    """NFKC, lone surrogates and zero-width characters dropped, whitespace runs squeezed. Never raises."""
-    text = text.encode("utf-8", "replace").decode("utf-8", "replace") if text else ""
-    text = unicodedata.normalize("NFKC", text)
-    text = _ZERO_WIDTH.sub("", text)
-    text = "".join(c if unicodedata.category(c)[0] != "C" or c in "\n\t" else " " for c in text)
-    return re.sub(r"[ \t]+", " ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -140,11 +130,12 @@ class QueryAnalyzer:
         return [w if w in corpus or s not in corpus else s for w, s in zip(lemmas, surface, strict=True)]
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
-        text = clean(text)
+        text = clean_text(text)  # idempotent: ChatBot.ask has cleaned already; fit and eval call this directly
         doc = self.nlp(self._respell(text))
-        lemmas = [self.lexicon.correct(w) for w in self._lemmas(doc)]
+        raw_lemmas = self._lemmas(doc)
+        lemmas = [self.lexicon.correct(w) for w in raw_lemmas]
         joined = lemma_text(lemmas)
-        terms = self._terms(self._lemmas(doc))
+        terms = self._terms(raw_lemmas)
         aliases = self._aliases(text.lower())
         # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
         # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
@@ -242,8 +233,8 @@ class QueryAnalyzer:
                 and not (t.is_upper and len(t) <= 5)
                 and t.lower_ not in self.lexicon.data.honorifics
             ]
-            known = self.lexicon.corpus | named
-            if any(self.lexicon.correct(t.lower_) not in known for t in words):
+            corpus = self.lexicon.corpus
+            if any((w := self.lexicon.correct(t.lower_)) not in corpus and w not in named for t in words):
                 out.append(ent.text)
         return tuple(dict.fromkeys(out))
 
@@ -262,15 +253,13 @@ class QueryAnalyzer:
     def _unknown_nouns(self, doc: Any, named: set[str]) -> tuple[str, ...]:
         """Nouns of the question that neither the documents nor the vocabulary know ("infertility", "teenagers"):
         what the question is about may be something no document covers."""
-        known = self._known_words | named
-        out = [
-            t.lower_
-            for t in doc
-            if t.pos_ in ("NOUN", "PROPN")
-            and t.is_alpha
-            and not t.is_stop
-            and not {t.lower_, t.lemma_.lower(), self.lexicon.correct(t.lemma_.lower())} & known
-        ]
+        out = []
+        for t in doc:
+            if t.pos_ not in ("NOUN", "PROPN") or not t.is_alpha or t.is_stop:
+                continue
+            forms = (t.lower_, t.lemma_.lower(), self.lexicon.correct(t.lemma_.lower()))
+            if not any(w in self._known_words or w in named for w in forms):
+                out.append(t.lower_)
         return tuple(dict.fromkeys(out))
 
     @staticmethod

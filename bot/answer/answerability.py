@@ -199,7 +199,8 @@ class Answerability:
     def features(self, query: Query, hits: Sequence[Hit]) -> list[tuple[SentenceFacts, tuple[float, ...]]]:
         """Each sentence is weighed with its own document's statistics and its paragraph's rank within that
         document, so adding a document never changes how another document's sentences score."""
-        concepts_of = {d: self._concepts(query, idf) for d, idf in self.library.doc_idf.items()}
+        docs = dict.fromkeys(h.passage.doc_id for h in hits)  # only the documents taking part
+        concepts_of = {d: self._concepts(query, self.library.doc_idf[d]) for d in docs}
         every = self._concepts(query, self.library.idf)
         own = [(a, w) for a, w in every[: len(query.terms)]]
         unknown = sum(w for a, w in own if not a & self.library.idf.keys()) / (sum(w for _, w in own) or 1.0)

@@ -171,19 +171,12 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
     scores = {c: cross_validate(x, y, groups, c) for c in STRENGTHS}
     c = max(STRENGTHS, key=lambda v: (scores[v], -v))  # ties go to the stronger penalty
     stages = _fit_stages(x, y, groups, range(len(groups)), c)
-    coef, intercept, d_coef, d_intercept, decide = (
-        stages.coef,
-        stages.intercept,
-        stages.d_coef,
-        stages.d_intercept,
-        stages.decide,
-    )
-    p = expit(x @ coef + intercept)
+    p = expit(x @ stages.coef + stages.intercept)
     ranked = _ranked(groups, x, p, range(len(groups)))
     truth = [g[1] for g in groups]
     answer = _best_threshold(np.asarray([float(r[0].p) if r else 0.0 for r in ranked]), np.asarray(truth))
     d = np.asarray([decision_features(g[2], r) for g, r in zip(groups, ranked, strict=True)])
-    d_p = expit(d @ d_coef + d_intercept)
+    d_p = expit(d @ stages.d_coef + stages.d_intercept)
     t = np.asarray(truth, dtype=int)
     positives = y == 1
     extra = _best_threshold(p, positives)
@@ -194,14 +187,14 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
     related = float(p[order][np.nonzero(precision >= 0.5)[0].max()]) if (precision >= 0.5).any() else answer
     return {
         "features": list(FEATURES),
-        "weights": [round(float(w), 6) for w in coef],
-        "bias": round(intercept, 6),
+        "weights": [round(float(w), 6) for w in stages.coef],
+        "bias": round(stages.intercept, 6),
         "thresholds": {"answer": round(answer, 6), "extra": round(max(extra, answer), 6), "related": round(related, 6)},
         "decision": {
             "features": list(DECISION_FEATURES),
-            "weights": [round(float(w), 6) for w in d_coef],
-            "bias": round(d_intercept, 6),
-            "threshold": round(decide, 6),
+            "weights": [round(float(w), 6) for w in stages.d_coef],
+            "bias": round(stages.d_intercept, 6),
+            "threshold": round(stages.decide, 6),
         },
         "fitted": {
             "date": dt.date.today().isoformat(),
@@ -209,7 +202,7 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
             "questions": len(groups),
             "candidates": len(y),
             "positives": int(positives.sum()),
-            "dev_decision_accuracy": round(float(np.mean((d_p >= decide) == t.astype(bool))), 4),
+            "dev_decision_accuracy": round(float(np.mean((d_p >= stages.decide) == t.astype(bool))), 4),
             "strength_c": c,
             "cross_validated": {str(k): round(v, 4) for k, v in scores.items()},
         },

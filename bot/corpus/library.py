@@ -61,6 +61,16 @@ def _speakers(
     return out
 
 
+def _idf(facts: Sequence[SentenceFacts]) -> dict[str, float]:
+    """Inverse document frequency of each term over these sentences: log(1 + n / sentences using it)."""
+    n = max(len(facts), 1)
+    df: dict[str, int] = {}
+    for f in facts:
+        for t in f.terms:
+            df[t] = df.get(t, 0) + 1
+    return {t: math.log(1 + n / c) for t, c in df.items()}
+
+
 def content_terms(lemmas: Sequence[str], stop: frozenset[str], nlp_stop: frozenset[str]) -> list[str]:
     return [w for w in lemmas if w not in stop and w not in nlp_stop and any(c.isalnum() for c in w)]
 
@@ -153,22 +163,13 @@ class Library:
                 ),
             )
         self.numbers = frozenset(n for f in self.sentences.values() for n in f.numbers)
-        n = max(len(self.sentences), 1)
-        df: dict[str, int] = {}
+        by_doc: dict[str, list[SentenceFacts]] = {doc_id: [] for doc_id in self.documents}
         for f in self.sentences.values():
-            for t in f.terms:
-                df[t] = df.get(t, 0) + 1
-        self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
-        self.unknown_weight = math.log(1 + n)
+            by_doc[f.passage.doc_id].append(f)
+        self.idf = _idf(list(self.sentences.values()))
+        self.unknown_weight = math.log(1 + max(len(self.sentences), 1))
         # Each document's own word weights: its sentences are scored the same whatever else is loaded.
-        self.doc_idf: dict[str, dict[str, float]] = {}
-        for doc_id in self.documents:
-            facts = [f for f in self.sentences.values() if f.passage.doc_id == doc_id]
-            counts: dict[str, int] = {}
-            for f in facts:
-                for t in f.terms:
-                    counts[t] = counts.get(t, 0) + 1
-            self.doc_idf[doc_id] = {t: math.log(1 + max(len(facts), 1) / c) for t, c in counts.items()}
+        self.doc_idf = {doc_id: _idf(facts) for doc_id, facts in by_doc.items()}
         self.passage_terms = {
             p.id: frozenset().union(*(self.sentences[(p.id, i)].terms for i in range(len(p.sentences))))
             for p in self.passages
