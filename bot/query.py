@@ -27,6 +27,8 @@ _PRONOUNS = frozenset(
 )
 # Entity kinds that name something in the world; a question naming one no document names asks about it.
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "LAW"})
+# A question asking what a term means ("what does X stand for?").
+MEANING_CUES = ("stand for", "mean", "short for", "meaning")
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,12 @@ class Query:
     numbers: frozenset[str]
     unstated_numbers: tuple[str, ...]
     premises: tuple[str, ...]
+    claims: tuple[str, ...]  # the premises that are claims, not quantifiers
     unstated_names: tuple[str, ...]
     unknown_nouns: tuple[str, ...]
     name_docs: frozenset[str]  # the documents that use a name the question uses, when only some do
     yes_no: bool
+    asks_meaning: bool  # "what does X stand for?": the answer spells X out
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
     initialisms: frozenset[str]
@@ -72,8 +76,21 @@ class Query:
         return (*self.premises, *self.unstated_numbers, *self.unstated_names)
 
     @property
+    def unconfirmed(self) -> tuple[str, ...]:
+        """What the documents would have to state for the question to be answered: a claim ("cure"), a number,
+        a name. A quantifier ("everyone") is answered by what the documents do report."""
+        return (*self.claims, *self.unstated_numbers, *self.unstated_names)
+
+    @property
     def canonical_terms(self) -> frozenset[str]:
         return frozenset(term for term, _ in self.aliases.values())
+
+    @property
+    def asked(self) -> frozenset[str]:
+        """Every form of what the question asks about: its words, their synonyms, the terms its names stand for
+        and the abbreviations of its phrases."""
+        words = {w for t in self.terms for w in (t, *self.expansions.get(t, ()))}
+        return frozenset(words | self.canonical_terms | self.initialisms)
 
 
 class QueryAnalyzer:
@@ -110,8 +127,22 @@ class QueryAnalyzer:
         return re.sub(r"\s+", " ", lower).strip()
 
     def _respell(self, text: str) -> str:
+        """The text as the patient meant it: shorthand written out ("ppl"), misspellings mended ("volunters")."""
         spellings = self.lexicon.data.respellings
-        return re.sub(r"[A-Za-z0-9/]+", lambda m: spellings.get(m.group(0).lower(), m.group(0)), text)
+
+        parts = re.split(r"([A-Za-z0-9/]+)", text)  # words at odd places, what lies between at even ones
+        words = [w.lower() for w in parts[1::2]]
+        for i, word in enumerate(parts[1::2]):
+            lower = word.lower()
+            if lower in spellings:
+                parts[2 * i + 1] = spellings[lower]
+                continue
+            before = words[i - 1] if i else ""
+            after = words[i + 1] if i + 1 < len(words) else ""
+            fixed = self.lexicon.correct_in_context(lower, before, after) if word.isalpha() else lower
+            if fixed != lower:
+                parts[2 * i + 1] = fixed.upper() if word.isupper() else fixed
+        return "".join(parts)
 
     @staticmethod
     def _alias_terms(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
@@ -131,15 +162,20 @@ class QueryAnalyzer:
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
         text = clean_text(text)  # idempotent: ChatBot.ask has cleaned already; fit and eval call this directly
-        doc = self.nlp(self._respell(text))
+        mended = self._respell(text)
+        doc = self.nlp(mended)
         raw_lemmas = self._lemmas(doc)
         lemmas = [self.lexicon.correct(w) for w in raw_lemmas]
         joined = lemma_text(lemmas)
         terms = self._terms(raw_lemmas)
-        aliases = self._aliases(text.lower())
+        aliases = self._aliases(mended.lower())
         # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
         # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
         named = self._alias_terms(aliases)
+        asks_meaning = any(phrase_in(c, joined) for c in MEANING_CUES)
+        # "What does X stand for?" asks about X: the cue's own words are not what to look for.
+        cue_words = {w for c in MEANING_CUES for w in (c, *c.split())} if asks_meaning else set()
+        terms = [t for t in terms if t not in cue_words] or terms
         if named and set(terms) - named:
             terms = [t for t in terms if t not in named]
         # A phrase of stop words ("take part") still means something: it becomes a term of its own.
@@ -148,7 +184,7 @@ class QueryAnalyzer:
             for p, ws in self.lexicon.phrases(joined).items()
             if not set(p.split()) <= set(terms) and not set(p.split()) <= named
         }
-        terms += [p for p in phrases if p not in named]
+        terms += [p for p in phrases if p not in named and p not in cue_words]
         context = self._context(terms, lemmas, history)
         context_lemmas = self._lemmas(self.nlp(context)) if context else []  # one spaCy pass for the context too
         context_terms = self._terms(context_lemmas)
@@ -159,8 +195,7 @@ class QueryAnalyzer:
         premise_words = self.lexicon.data.premise_words
         premises = tuple(dict.fromkeys(w for w in lemmas if w in premise_words and w not in self.lexicon.corpus))
         sentences = list(split_sentences(text)) if len(text) > 120 else []
-        # Embed the text with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
-        mended = "".join((self.lexicon.correct(t.lower_) if t.is_alpha else t.text) + t.whitespace_ for t in doc)
+        # The text is embedded with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
         # The search leaves out a name that only says which document ("in the XYZ study"), as the terms do.
         searched = self._without_names(mended, aliases) if named and set(terms) - named else mended
         search_text = f"{context} {searched}" if context else searched
@@ -179,7 +214,6 @@ class QueryAnalyzer:
         grouped.update(phrases)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         intents = self.lexicon.intents(joined)
-        asks_meaning = any(phrase_in(c, joined) for c in ("stand for", "mean", "short for"))
         if "definition" in intents and not asks_meaning and len(set(terms) - self._alias_terms(aliases)) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
         if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":
@@ -203,10 +237,12 @@ class QueryAnalyzer:
             numbers=stated,
             unstated_numbers=tuple(sorted(stated - self.library.numbers)),
             premises=premises,
+            claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises),
             unstated_names=self._unstated_names(doc, named),
             unknown_nouns=self._unknown_nouns(doc, named),
             name_docs=self._name_docs(doc),
             yes_no=yes_no,
+            asks_meaning=asks_meaning,
             aliases=aliases,
             counted=self._counted(doc, grouped),
             initialisms=self._initialisms(doc),

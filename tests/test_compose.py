@@ -62,6 +62,11 @@ def check_invariants(reply: Reply) -> None:
         ("How many people took part in the HALT-MS study?", "24 volunteers"),
         ("How were the stem cells collected?", "blood-forming stem cells were collected"),
         ("Who is Daniel Rotrosen?", "said Daniel Rotrosen"),
+        ("what sied effects did they get", "Adverse events"),  # two letters swapped
+        # A meaning question leads with the sentence that spells the term out; "what is X?" with "X is ...".
+        ("what does hdit/hct stand for", "high-dose immunosuppressive therapy and autologous hematopoietic"),
+        ("What is relapsing-remitting MS?", "RRMS is the most common form of MS"),
+        ("What were the investigators trying to find out?", "examined the safety, efficacy, and durability"),
     ],
 )
 def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str, expected_quote: str) -> None:
@@ -69,6 +74,15 @@ def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str
     assert reply.category is Category.ANSWERED, reply.answer
     first = int(MARKER.search(reply.answer).group(1))  # type: ignore[union-attr]
     assert expected_quote in reply.citations[first - 1].quote
+    check_invariants(reply)
+
+
+def test_a_slip_only_its_neighbour_explains_is_mended(bot: ChatBot) -> None:
+    """ "sife" could be side, site, life or safe; before "effects" only "side" makes a phrase people use."""
+    reply = bot.ask("what are the sife effects of hstc treatment")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert any("Adverse events" in c.quote for c in reply.citations), reply.answer
+    assert bot.analyzer.analyse("what are the sife effects of hstc treatment").aliases, "hstc is mended to a name"
     check_invariants(reply)
 
 
@@ -132,6 +146,15 @@ def test_missing_premise_is_named(bot: ChatBot) -> None:
     reply = bot.ask("So it cures MS, right?")
     assert reply.category is Category.NOT_IN_ARTICLE
     assert "It does not mention “cure”" in reply.answer
+    check_invariants(reply)
+
+
+def test_a_quantifier_premise_is_named_and_answered_with_what_the_article_reports(bot: ChatBot) -> None:
+    """ "Everyone" is not a claim to confirm but a count to correct: the article says how many did."""
+    reply = bot.ask("so everyone went into remission?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert reply.answer.startswith("The article does not mention “everyone”. Here is what it reports:")
+    assert "majority" in reply.answer
     check_invariants(reply)
 
 

@@ -64,6 +64,23 @@ def test_a_documents_sentences_score_the_same_whatever_else_is_loaded(
         ], key
 
 
+@pytest.mark.parametrize("question", [*QUESTIONS, "What were the investigators trying to find out?"])
+def test_what_the_first_article_says_is_kept_whole_when_a_document_is_added(
+    bot: ChatBot, two_doc_bot: ChatBot, question: str
+) -> None:
+    """Each document decides on its own whether it answers and says its part as it would alone, so the second
+    document adds its sentences and takes none of the first's away, even when its own sentence scores higher."""
+
+    def article_quotes(b: ChatBot) -> list[str]:
+        reply = b.ask(question)
+        cited = [reply.citations[int(n) - 1] for n in dict.fromkeys(re.findall(r"\[(\d+)\]", reply.answer))]
+        return [c.quote for c in cited if c.doc_id == "halt-ms-news"]
+
+    alone = article_quotes(bot)
+    assert alone, "the article answers this alone"
+    assert article_quotes(two_doc_bot) == alone
+
+
 def test_a_question_naming_no_document_gets_each_documents_answer_labelled(two_doc_bot: ChatBot) -> None:
     reply = two_doc_bot.ask("What were the side effects?")
     cited = {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer}

@@ -206,8 +206,7 @@ class Answerability:
         unknown = sum(w for a, w in own if not a & self.library.idf.keys()) / (sum(w for _, w in own) or 1.0)
         wanted = bool(query.answer_labels)
         defining = "definition" in query.intents
-        asked = {w for t in query.terms for w in (t, *query.expansions.get(t, ()))} | set(query.canonical_terms)
-        asked |= query.initialisms
+        asked = query.asked
         unstated = float(bool(query.unstated))
         out = []
         for hit in hits:
@@ -250,4 +249,12 @@ class Answerability:
 
     def answers(self, query: Query, scored: Sequence[Scored]) -> bool:
         """Whether the documents answer the question (`scored` best first)."""
-        return bool(scored) and self.model.decides(decision_features(query, scored)) >= self.model.decision_threshold
+        return bool(self.answering_documents(query, scored))
+
+    def answering_documents(self, query: Query, scored: Sequence[Scored]) -> list[str]:
+        """The documents that answer the question, each decided on its own candidates (`scored` best first),
+        the one with the best sentence first: whether one document answers never depends on another."""
+        docs = list(dict.fromkeys(s.fact.passage.doc_id for s in scored))
+        own = {d: [s for s in scored if s.fact.passage.doc_id == d] for d in docs}
+        bar = self.model.decision_threshold
+        return [d for d in docs if self.model.decides(decision_features(query, own[d])) >= bar]

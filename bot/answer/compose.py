@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from bot.answer.answerability import Answerability, Scored
 from bot.answer.caveats import FOOTER, full_list, summary_lines
-from bot.answer.retrieval import MAX_DOCUMENTS
 from bot.corpus.documents import Passage
 from bot.corpus.library import Library, SentenceFacts
 from bot.query import Query
@@ -85,10 +84,18 @@ class Composer:
             text += " It does not mention " + ", ".join(unstated) + "."
         return text
 
-    def choose(self, query: Query, scored: Sequence[Scored]) -> list[Scored]:
-        """The best sentence and those that also answer; for risk, benefit and cure questions the sentences
-        with those facts; for how-it-works and definitions, the steps in the document's order."""
-        best = scored[0]
+    def choose(self, query: Query, scored: Sequence[Scored], *, most: int | None = None) -> list[Scored]:
+        """What each answering document says (at most `most` sentences each), the document with the best
+        sentence first. A document's part is what it would say alone: adding a document takes nothing away."""
+        docs = self.answerability.answering_documents(query, scored) or [scored[0].fact.passage.doc_id]
+        parts = [self._choose_one(query, [s for s in scored if s.fact.passage.doc_id == d])[:most] for d in docs]
+        return [s for part in parts for s in part]
+
+    def _choose_one(self, query: Query, scored: Sequence[Scored]) -> list[Scored]:
+        """One document's best sentence and those that also answer; for risk, benefit and cure questions the
+        sentences with those facts; for how-it-works and definitions, the steps in the document's order."""
+        best = self._definition(query, scored) or scored[0]
+        scored = [best, *[s for s in scored if s is not best]]
         steps = bool(query.intents & {"process", "definition"})
         most = MOST + 1 if steps else MOST
         # Steps of a procedure are each a partial answer: they join at the answer threshold, other facts at `extra`.
@@ -96,28 +103,29 @@ class Composer:
         chosen = [best, *[s for s in scored[1:] if s.p >= bar and (not steps or s.fact.sequence or s is best)]][:most]
         keys = {s.fact.key for s in chosen}
         wanted: list[Scored] = []
-        if "risk" in query.intents:  # each document's two strongest harms
-            for doc_id in self.library.documents:
-                wanted += [
-                    s for s in scored if s.fact.key in self.library.risk_keys and s.fact.passage.doc_id == doc_id
-                ][:2]
+        if "risk" in query.intents:  # the two strongest harms
+            wanted += [s for s in scored if s.fact.key in self.library.risk_keys][:2]
         if query.intents & {"benefit", "cure"}:
             wanted += [s for s in scored if s.fact.benefit][:1]
-        # Where several documents answer a question that names none, each says its part (labelled by document).
-        if len(self.library.documents) > 1 and not query.routed_docs:
-            shown = {s.fact.passage.doc_id for s in chosen}
-            for doc_id in self.library.documents:
-                own = [s for s in scored if s.fact.passage.doc_id == doc_id and s.p >= self.model.answer]
-                if doc_id not in shown and own:
-                    wanted.append(own[0])
-        room = most + min(len(self.library.documents), MAX_DOCUMENTS)  # one more for each document with its say
         for s in wanted:
-            if s.fact.key not in keys and len(chosen) < room:
+            if s.fact.key not in keys and len(chosen) < most + 1:
                 chosen.append(s)
                 keys.add(s.fact.key)
         if steps:
             return sorted(chosen, key=self._order)
         return [chosen[0], *sorted(chosen[1:], key=self._order)]
+
+    def _definition(self, query: Query, scored: Sequence[Scored]) -> Scored | None:
+        """For "what is X?" the answering sentence that says what X is ("X is ..."), else one that spells X out;
+        for "what does X stand for?" the other way round."""
+        if "definition" not in query.intents:
+            return None
+        asked = query.asked
+        answering = [s for s in scored if s.p >= self.model.answer]
+        says = [s for s in answering if s.fact.subject and s.fact.subject in asked]
+        spells = [s for s in answering if s.fact.defines & asked]
+        ordered = [*spells, *says] if query.asks_meaning else [*says, *spells]
+        return ordered[0] if ordered else None
 
     def _order(self, s: Scored) -> tuple[int, int, int]:
         doc_order = list(self.library.documents)
@@ -133,12 +141,18 @@ class Composer:
             best and (query.specific_labels & best.fact.labels or query.topic_words & best.fact.terms)
         )
         answering = [s for s in scored if s.p >= self.model.answer]
-        answered = self.answerability.answers(query, scored) and typed and not query.unstated
+        # A claim, a number or a name no document states cannot be confirmed; a quantifier ("so everyone ...?")
+        # is answered with what the documents do report, which corrects it.
+        answered = self.answerability.answers(query, scored) and typed and not query.unconfirmed
         chosen: list[Scored] = []
         if answered:
             chosen = self.choose(query, scored)
-            if query.yes_no:
-                one = len(self.library.documents) == 1
+            one = len(self.library.documents) == 1
+            if query.premises:  # a quantifier the documents do not state is named before what they report
+                words = ", ".join(f"“{w}”" for w in query.premises)
+                who = "The article does not" if one else "The documents do not"
+                parts.append(f"{who} mention {words}. Here is what {'it reports' if one else 'they report'}:")
+            elif query.yes_no:
                 parts.append(
                     "The article does not answer this with a simple yes or no. Here is what it reports:"
                     if one
@@ -154,7 +168,7 @@ class Composer:
             else:
                 parts.append(self._gap(query))
                 if answering and query.unstated:
-                    chosen = self.choose(query, answering)[:2]
+                    chosen = self.choose(query, answering, most=2)
                     parts.append("What it does report:")
                 elif related:
                     chosen = related[:1]

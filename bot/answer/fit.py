@@ -179,11 +179,16 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
     d_p = expit(d @ stages.d_coef + stages.d_intercept)
     t = np.asarray(truth, dtype=int)
     positives = y == 1
-    extra = _best_threshold(p, positives)
+    # Further sentences join the answer from the score where showing candidates best balances the answering
+    # sentences found against the others shown (F1). Accuracy would ask for near certainty: most candidates are
+    # not answers, so leaving every one out is already "accurate".
+    order = np.argsort(-p)
+    found = np.cumsum(positives[order])
+    f1 = 2 * found / (np.arange(1, len(p) + 1) + positives.sum())
+    extra = float(p[order][int(np.argmax(f1))])
     # "The closest thing it does report" only where a candidate is at least an even bet to be on the question:
     # the lowest score from which half or more of the dev candidates are positives.
-    order = np.argsort(-p)
-    precision = np.cumsum(positives[order]) / np.arange(1, len(p) + 1)
+    precision = found / np.arange(1, len(p) + 1)
     related = float(p[order][np.nonzero(precision >= 0.5)[0].max()]) if (precision >= 0.5).any() else answer
     return {
         "features": list(FEATURES),

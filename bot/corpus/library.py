@@ -128,7 +128,14 @@ class Library:
             own = {t.lower_ for t in d if t.is_alpha} | set(lemmas_of(d))
             words |= own
             self.doc_words[p.doc_id] |= own
-        self.lexicon = Lexicon(vocabulary, words, english_words())
+        names = {
+            w
+            for d in documents
+            for term, aliases in d.meta.aliases.items()
+            for a in (term, *aliases)
+            for w in re.split(r"[\s/-]+", a.lower())
+        }
+        self.lexicon = Lexicon(vocabulary, words, english_words(), names)
         # The people the documents name: a patient asking what they said is not sharing anyone's identity.
         self.public_names = frozenset(
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha

@@ -43,6 +43,7 @@ class VocabularyData:
     frame_words: frozenset[str] = frozenset()
     reporting_verbs: frozenset[str] = frozenset()
     keep_words: frozenset[str] = frozenset()
+    quantifier_premises: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -81,6 +82,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         frame_words=frozenset(words(raw.get("frame_words") or ())),
         reporting_verbs=frozenset(words(raw.get("reporting_verbs") or ())),
         keep_words=frozenset(words(raw.get("keep_words") or ())),
+        quantifier_premises=frozenset(words(raw.get("quantifier_premises") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
@@ -91,14 +93,20 @@ class Lexicon:
     """The vocabulary plus the documents' words: synonym expansion and spelling repair for query lemmas."""
 
     def __init__(
-        self, data: VocabularyData, corpus_words: Iterable[str], dictionary: frozenset[str] | Any = frozenset()
+        self,
+        data: VocabularyData,
+        corpus_words: Iterable[str],
+        dictionary: frozenset[str] | Any = frozenset(),
+        names: Iterable[str] = (),
     ) -> None:
+        """`names`: the words of the documents' aliases, known for spelling repair ("hstc") only."""
         self.data = data
         self.dictionary = dictionary
         self.corpus = frozenset(corpus_words)
         vocab_words = {w for group in data.synonyms for phrase in group for w in phrase.split()}
-        self.known = sorted(self.corpus | vocab_words)
+        self.known = sorted(self.corpus | vocab_words | {w for w in names if w.isalpha()})
         self._known = frozenset(self.known)
+        self._phrases = frozenset(p for group in data.synonyms for p in group if p.count(" ") == 1)
         self._by_initial: dict[str, list[str]] = {}
         for w in self.known:
             self._by_initial.setdefault(w[0], []).append(w)
@@ -113,10 +121,35 @@ class Lexicon:
     @lru_cache(maxsize=8192)  # noqa: B019 - one lexicon per bot; the cache dies with it
     def correct(self, word: str) -> str:
         """A word from neither the documents nor the vocabulary, mended to its closest known word."""
-        if word in self._known or len(word) < 5 or not word.isalpha() or word in self.dictionary:
+        if word in self._known or len(word) < 4 or not word.isalpha() or word in self.dictionary:
             return word
+        # Two letters typed the wrong way round ("sied", "hstc"): the one known word that swaps them back.
+        swapped = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)} & self._known
+        if len(swapped) == 1:
+            return swapped.pop()
+        if len(word) < 5:
+            return word  # too short to mend any other way without guessing
         close = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
         return close[0] if close else word
+
+    def correct_in_context(self, word: str, before: str, after: str) -> str:
+        """`correct`, and for a word it cannot mend alone, the one known word a single edit away that makes a
+        phrase of the vocabulary with a neighbour ("sife effects" -> "side effects")."""
+        fixed = self.correct(word)
+        if fixed != word or word in self._known or len(word) < 3 or not word.isalpha() or word in self.dictionary:
+            return fixed
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        edits |= {a + c + b for a, b in splits for c in letters}
+        neighbours = {n for n in (before, after, after[:-1] if after.endswith("s") else after) if n}
+        fits = {
+            e
+            for e in edits & self._known
+            if any(f"{before} {e}" == p or f"{e} {n}" == p for p in self._phrases for n in neighbours)
+        }
+        return fits.pop() if len(fits) == 1 else word
 
     def expand(self, text: str) -> dict[str, set[str]]:
         """For each word of a vocabulary phrase found in `text` (lemmas): the one-word members of its groups

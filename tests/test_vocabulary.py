@@ -1,0 +1,35 @@
+"""Spelling repair mends what a hurried patient types to the words the documents and the vocabulary use, and
+leaves a word alone when more than one known word would fit: a wrong guess is worse than none."""
+
+from __future__ import annotations
+
+from bot.corpus.vocabulary import Lexicon, load_vocabulary
+
+WORDS = ["side", "site", "life", "safe", "effect", "volunteer", "volunteers", "researcher", "hsct"]
+
+
+def lexicon() -> Lexicon:
+    return Lexicon(load_vocabulary(), WORDS, frozenset({"wife", "the"}), names=["hsct"])
+
+
+def test_two_swapped_letters_are_swapped_back() -> None:
+    assert lexicon().correct("sied") == "side"
+    assert lexicon().correct("hstc") == "hsct", "a name from the documents' aliases is known for repair"
+
+
+def test_longer_misspellings_are_mended_to_the_closest_known_word() -> None:
+    assert lexicon().correct("volunters") == "volunteers"
+    assert lexicon().correct("reserchers") == "researcher"
+
+
+def test_a_short_slip_is_mended_only_when_a_neighbour_makes_a_phrase() -> None:
+    lx = lexicon()
+    assert lx.correct("sife") == "sife", "side, site, life and safe are all one letter away"
+    assert lx.correct_in_context("sife", "the", "effects") == "side", "only 'side effect' is a phrase"
+    assert lx.correct_in_context("sife", "the", "visit") == "sife"
+
+
+def test_known_and_dictionary_words_are_left_alone() -> None:
+    lx = lexicon()
+    assert lx.correct("wife") == "wife"
+    assert lx.correct_in_context("safe", "is", "effects") == "safe"
