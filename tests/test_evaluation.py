@@ -238,6 +238,23 @@ def test_a_good_answer_passes_every_check() -> None:
     assert agg["emergency_recall"] is None  # no item expects an emergency
 
 
+def test_an_answer_that_cites_the_reference_second_passes_but_does_not_lead_with_it() -> None:
+    """reference_quote accepts any citation; lead_quote_rate tells an evaluator whether answers lead with it."""
+    it = item(expected_category="answered", reference_quotes=["24 volunteers aged 26"])
+    second = Reply(
+        f"{TEXTS['p-deaths']} [1]\n\n{TEXTS['p-size']} [2]",
+        Category.ANSWERED,
+        (cite(1, "p-deaths"), cite(2, "p-size")),
+    )
+    first = Reply(f"{TEXTS['p-size']} [1]", Category.ANSWERED, (cite(1, "p-size"),))
+    results = [score(it, second), score(it, first)]
+    assert all(r.passed for r in results)
+    assert [r.lead_quote for r in results] == [False, True]
+    _, extra = aggregate(results)
+    assert extra["lead_quote_rate"] == 0.5
+    assert extra["answer_sentences_mean"] == 1.5
+
+
 def test_each_check_fails_for_its_own_reason() -> None:
     it = item(
         expected_category="answered",

@@ -70,6 +70,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "pass_rate": "passed ÷ n.",
     "errors": "Questions where the bot raised instead of answering (lower is better).",
     "context_mrr": "Mean reciprocal rank of the first cited passage that is a reference passage.",
+    "lead_quote_rate": "Of the questions with reference quotes, the share whose first cited sentence holds one.",
+    "answer_sentences_mean": "Mean number of document sentences an answered reply cites in its body.",
     "caveat_citation_recall": "Citation recall over the caveats' claims instead of the answer's.",
     "caveat_citation_precision": "Citation precision over the caveats' claims instead of the answer's.",
     "must_not_include_rate": "Replies matching a must_not_include pattern (lower is better).",

@@ -48,6 +48,8 @@ ADDITIONAL_KEYS: tuple[str, ...] = (
     "pass_rate",
     "errors",
     "context_mrr",
+    "lead_quote_rate",
+    "answer_sentences_mean",
     "caveat_citation_recall",
     "caveat_citation_precision",
     "must_not_include_rate",
@@ -119,6 +121,10 @@ def aggregate(results: Sequence[QuestionResult]) -> tuple[dict[str, Any], dict[s
         "pass_rate": ratio(agg["passed"], len(results)),
         "errors": len(results) - len(replied),
         "context_mrr": _mean(r.context_rr for r in results),
+        "lead_quote_rate": _mean(float(r.lead_quote) if r.lead_quote is not None else None for r in results),
+        "answer_sentences_mean": _mean(
+            float(r.answer_sentences) for r in replied if r.reply and r.reply.category is Category.ANSWERED
+        ),
         "caveat_citation_recall": _mean(r.caveat_citation.recall for r in replied),
         "caveat_citation_precision": _mean(r.caveat_citation.precision for r in replied),
         "must_not_include_rate": ratio(sum(bool(r.forbidden_hits) for r in replied), len(replied)),

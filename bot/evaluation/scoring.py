@@ -211,6 +211,8 @@ class QuestionResult:
     quotes: int = 0
     caveat_present: bool = False
     benefit: bool = False
+    lead_quote: bool | None = None  # the answer's first cited sentence holds a reference quote (None: no quotes)
+    answer_sentences: int = 0  # distinct sentences the answer body cites
 
     @property
     def passed(self) -> bool:
@@ -253,6 +255,8 @@ class QuestionResult:
                 "unsupported_numbers": self.unsupported_numbers,
                 "verbatim_quotes": f"{self.verbatim}/{self.quotes}",
                 "caveat_present": self.caveat_present,
+                "lead_quote": self.lead_quote,
+                "answer_sentences": self.answer_sentences,
             },
         }
 
@@ -303,10 +307,12 @@ def score_reply(
     cited = answer_citations(reply)
     if item.reference_quotes:
         quotes = [normalize(c.quote) for c in cited]
+        result.lead_quote = bool(quotes) and any(normalize(r) in quotes[0] for r in item.reference_quotes)
         if not any(normalize(r) in q for r in item.reference_quotes for q in quotes):
             f["reference_quote"] = "no citation in the answer quotes " + " or ".join(
                 repr(_short(r)) for r in item.reference_quotes
             )
+    result.answer_sentences = len({c.quote for c in cited})
     result.caveat_present = has_caveat(reply)
     result.benefit = states_benefit(reply)
     if item.expect_caveat is True and not result.caveat_present:
