@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from spacy.language import Language
 
 # A follow-up leans on what came before: an elliptical opener or a pronoun, and few words of its own.
-_OPENERS = frozenset({"and", "also", "but", "so", "what about", "how about"})
+_OPENERS = frozenset({"and", "also", "but", "so", "then", "what about", "how about"})
 _PRONOUNS = frozenset(
     {"they", "them", "their", "it", "its", "this", "that", "those", "these", "he", "she", "his", "her"}
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.answer.answerability import DECISION_FEATURES, DECISION_SIGNS, FEATURES, MODEL_FILE, SIGNS, Model
-from bot.answer.fit import STRENGTHS, fit, label_item, logistic
+from bot.answer.fit import STRENGTHS, choose_strength, fit, label_item, logistic
 from bot.chat import ChatBot
 from bot.cli import DEV_SETS, app
 from bot.evaluation.qa_format import load_items
@@ -84,9 +85,18 @@ def test_constrained_fit_matches_plain_logistic_regression_when_the_signs_agree(
 
 
 def test_the_penalty_is_chosen_by_cross_validation_on_whole_questions(bot: ChatBot) -> None:
-    """The committed model records the held-out score of every penalty it tried and uses the best one."""
+    """The committed model records the held-out score of every penalty it tried and uses the strongest one
+    within a standard error of the best."""
     committed = json.loads(MODEL_FILE.read_text(encoding="utf-8"))["fitted"]
     scores = {float(k): v for k, v in committed["cross_validated"].items()}
     assert set(scores) == set(STRENGTHS)
     assert all(0.0 < v <= 1.0 for v in scores.values())
-    assert scores[committed["strength_c"]] == max(scores.values())
+    assert committed["strength_c"] == choose_strength(scores, committed["questions"])
+    best = max(scores.values())
+    assert scores[committed["strength_c"]] >= best - math.sqrt(best * (1 - best) / committed["questions"])
+
+
+def test_the_one_standard_error_rule_prefers_the_stronger_penalty_unless_it_is_clearly_worse() -> None:
+    # 100 questions: one standard error of 0.70 is about 0.046.
+    assert choose_strength({0.1: 0.68, 0.3: 0.70, 1.0: 0.69}, 100) == 0.1
+    assert choose_strength({0.1: 0.60, 0.3: 0.70, 1.0: 0.69}, 100) == 0.3

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,12 +165,21 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: Sequence[Group], c: flo
     return right / max(len(groups), 1)
 
 
+def choose_strength(scores: dict[float, float], questions: int) -> float:
+    """The strongest penalty whose held-out score is within one standard error of the best (the one-standard-
+    error rule): on a few hundred questions, scores one question apart are noise, and chasing them made the
+    choice flip between refits that differed in one vocabulary line."""
+    best = max(scores.values())
+    se = math.sqrt(best * (1 - best) / max(questions, 1))
+    return min(c for c, score in scores.items() if score >= best - se)
+
+
 def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[str, Any]:
     from scipy.special import expit
 
     x, y, groups = collect(bot, items)
     scores = {c: cross_validate(x, y, groups, c) for c in STRENGTHS}
-    c = max(STRENGTHS, key=lambda v: (scores[v], -v))  # ties go to the stronger penalty
+    c = choose_strength(scores, len(groups))
     stages = _fit_stages(x, y, groups, range(len(groups)), c)
     p = expit(x @ stages.coef + stages.intercept)
     ranked = _ranked(groups, x, p, range(len(groups)))
