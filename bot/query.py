@@ -61,7 +61,7 @@ class Query:
     vector: np.ndarray
     search_vector: np.ndarray
     sentence_vectors: np.ndarray
-    doc: Any = field(repr=False, compare=False)
+    doc: Any = field(repr=False, compare=False)  # the whole message, parsed (the safety layer reads it)
 
     @property
     def routed_docs(self) -> frozenset[str]:
@@ -145,6 +145,20 @@ class QueryAnalyzer:
         return "".join(parts)
 
     @staticmethod
+    def _split_story(text: str) -> tuple[str, str]:
+        """(the question sentences, what the message tells besides) for a message that does both; else (text, "")."""
+        if "?" not in text or len(text) < 40:
+            return text, ""
+        # pysbd keeps "... a study called xyz. what did they find?" whole: a lower-case start still opens a sentence
+        # after a word of two lower-case letters or more ("Dr. Smith" stays whole).
+        parts = [q for p in split_sentences(text) for q in re.split(r"(?<=[a-z]{2}[.!])\s+(?=\w)", p)]
+        asked = [p for p in parts if p.rstrip().endswith("?")]
+        told = [p for p in parts if not p.rstrip().endswith("?")]
+        if not asked or not told:
+            return text, ""
+        return " ".join(asked), " ".join(told)
+
+    @staticmethod
     def _alias_terms(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
         return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
 
@@ -162,7 +176,8 @@ class QueryAnalyzer:
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
         text = clean_text(text)  # idempotent: ChatBot.ask has cleaned already; fit and eval call this directly
-        mended = self._respell(text)
+        asked, told = self._split_story(text)
+        mended = self._respell(asked)
         doc = self.nlp(mended)
         raw_lemmas = self._lemmas(doc)
         lemmas = [self.lexicon.correct(w) for w in raw_lemmas]
@@ -185,13 +200,15 @@ class QueryAnalyzer:
             if not set(p.split()) <= set(terms) and not set(p.split()) <= named
         }
         terms += [p for p in phrases if p not in named and p not in cue_words]
-        context = self._context(terms, lemmas, history)
+        # What a message tells before it asks ("my husband has RRMS ... what did they find?") is context for the
+        # question, as an earlier turn would be: its words count for less than the question's own.
+        context = " ".join(c for c in (told, self._context(terms, lemmas, history)) if c)
         context_lemmas = self._lemmas(self.nlp(context)) if context else []  # one spaCy pass for the context too
         context_terms = self._terms(context_lemmas)
         if context:
             context_named = self._alias_terms(self._aliases(context.lower()))
             context_terms = [t for t in context_terms if t not in context_named] or context_terms
-        stated = frozenset(numbers(text))
+        stated = frozenset(numbers(asked))  # a number the patient tells about themselves is not a claim to check
         premise_words = self.lexicon.data.premise_words
         premises = tuple(dict.fromkeys(w for w in lemmas if w in premise_words and w not in self.lexicon.corpus))
         sentences = list(split_sentences(text)) if len(text) > 120 else []
@@ -251,7 +268,8 @@ class QueryAnalyzer:
             vector=vectors[0],
             search_vector=vectors[1] if extra else vectors[0],
             sentence_vectors=own,
-            doc=doc,
+            # The safety layer reads the whole message, story and all ("my husband ... what are his chances?").
+            doc=self.nlp(self._respell(text)) if told else doc,
         )
 
     def _unstated_names(self, doc: Any, named: set[str]) -> tuple[str, ...]:

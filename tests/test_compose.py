@@ -101,6 +101,22 @@ def test_the_search_leaves_out_a_name_that_only_says_which_document(bot: ChatBot
     assert float(named.vector @ plain.vector) < 0.99, "the message itself (for safety) is embedded as written"
 
 
+def test_what_a_message_tells_before_it_asks_is_context_not_the_question(bot: ChatBot) -> None:
+    """Real messages tell a story and then ask. The story's words weigh as context (like an earlier turn), and a
+    number the patient tells about themselves is not a claim the article must confirm."""
+    query = bot.analyzer.analyse(
+        "I have had MS for ten years and I'm tired of injections. Did the people in the study stay on their drugs?"
+    )
+    assert "injection" not in query.terms and "injection" in query.context_terms
+    assert "drug" in query.terms
+    assert query.unstated_numbers == ()
+    # pysbd keeps a lower-case sentence start in the previous sentence; the question is still found.
+    query = bot.analyzer.analyse("my mum has rrms and a nurse mentioned a study called halt-ms. what did they find?")
+    assert "mum" not in query.terms and "find" in query.terms
+    # A question alone, or a story with no question, is read whole.
+    assert bot.analyzer.analyse("Dr. Fauci said what about the results?").context == ""
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents
@@ -133,7 +149,20 @@ def test_how_it_works_gives_the_steps_in_order(bot: ChatBot) -> None:
     check_invariants(reply)
 
 
-@pytest.mark.parametrize("question", ["How much does the transplant cost?", "Is HDIT/HCT approved by the FDA?"])
+def test_high_dose_names_a_treatment_while_what_dose_asks_for_one(bot: ChatBot) -> None:
+    assert "DOSE" not in bot.analyzer.analyse("Which patients does the high-dose therapy help?").specific_labels
+    assert "DOSE" in bot.analyzer.analyse("What dose of chemotherapy did they give?").specific_labels
+    assert bot.ask("Which patients does the high-dose therapy help?").category is Category.ANSWERED
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How much does the transplant cost?",
+        "Is HDIT/HCT approved by the FDA?",
+        "What dose of chemotherapy did they give?",
+    ],
+)
 def test_gaps_are_admitted_without_invention(bot: ChatBot, question: str) -> None:
     reply = bot.ask(question)
     assert reply.category is Category.NOT_IN_ARTICLE, reply.answer

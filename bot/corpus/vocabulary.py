@@ -44,6 +44,7 @@ class VocabularyData:
     reporting_verbs: frozenset[str] = frozenset()
     keep_words: frozenset[str] = frozenset()
     quantifier_premises: frozenset[str] = frozenset()
+    not_cues: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -83,6 +84,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         reporting_verbs=frozenset(words(raw.get("reporting_verbs") or ())),
         keep_words=frozenset(words(raw.get("keep_words") or ())),
         quantifier_premises=frozenset(words(raw.get("quantifier_premises") or ())),
+        not_cues=words(raw.get("not_cues") or ()),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
@@ -180,6 +182,8 @@ class Lexicon:
 
     def _cues(self, text: str) -> list[str]:
         """The answer-type cues in a question."""
+        for phrase in self.data.not_cues:  # "high-dose therapy" names a treatment, it does not ask for a dose
+            text = f" {text} ".replace(f" {phrase} ", " ").strip()
         return [cue for cue in self.data.answer_types if phrase_in(cue, text)]
 
     def topic_cues(self, text: str) -> frozenset[str]:
