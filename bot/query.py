@@ -53,6 +53,7 @@ class Query:
     name_docs: frozenset[str]  # the documents that use a name the question uses, when only some do
     yes_no: bool
     asks_meaning: bool  # "what does X stand for?": the answer spells X out
+    previous: tuple[tuple[str, int], ...]  # for "then what?": the sentences the last answer quoted, in its order
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
     initialisms: frozenset[str]
@@ -143,6 +144,10 @@ class QueryAnalyzer:
             if fixed != lower:
                 parts[2 * i + 1] = fixed.upper() if word.isupper() else fixed
         return "".join(parts)
+
+    def _previous(self, history: Sequence[dict[str, str]]) -> tuple[tuple[str, int], ...]:
+        answers = [m.get("content", "") for m in history if m.get("role") == "assistant" and m.get("content")]
+        return tuple(self.library.quoted_in(answers[-1])) if answers else ()
 
     @staticmethod
     def _split_story(text: str) -> tuple[str, str]:
@@ -260,6 +265,7 @@ class QueryAnalyzer:
             name_docs=self._name_docs(doc),
             yes_no=yes_no,
             asks_meaning=asks_meaning,
+            previous=self._previous(history) if "next" in intents else (),
             aliases=aliases,
             counted=self._counted(doc, grouped),
             initialisms=self._initialisms(doc),

@@ -149,6 +149,24 @@ def test_how_it_works_gives_the_steps_in_order(bot: ChatBot) -> None:
     check_invariants(reply)
 
 
+def test_then_what_continues_from_where_the_last_answer_stopped(bot: ChatBot) -> None:
+    """ "Then what happens?" gets what the document says next, after the last sentence the previous answer
+    quoted, in the document's order; without a previous answer there is nothing to continue."""
+    first = bot.ask("How was the treatment done?")
+    assert "stem cells were collected" in first.answer, first.answer  # a how-question leads with the steps
+    history = [
+        {"role": "user", "content": "How was the treatment done?"},
+        {"role": "assistant", "content": first.answer},
+    ]
+    shown = bot.library.quoted_in(first.answer)
+    expected = [f.text for f in bot.library.after(shown[-1], 2)]
+    reply = bot.ask("then what happens?", history)
+    assert reply.category is Category.ANSWERED
+    assert [c.quote for c in reply.citations[: len(expected)]] == expected
+    check_invariants(reply)
+    assert bot.ask("then what happens?").category is not Category.ANSWERED
+
+
 def test_high_dose_names_a_treatment_while_what_dose_asks_for_one(bot: ChatBot) -> None:
     assert "DOSE" not in bot.analyzer.analyse("Which patients does the high-dose therapy help?").specific_labels
     assert "DOSE" in bot.analyzer.analyse("What dose of chemotherapy did they give?").specific_labels

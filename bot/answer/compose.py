@@ -94,7 +94,10 @@ class Composer:
     def _choose_one(self, query: Query, scored: Sequence[Scored]) -> list[Scored]:
         """One document's best sentence and those that also answer; for risk, benefit and cure questions the
         sentences with those facts; for how-it-works and definitions, the steps in the document's order."""
-        best = self._definition(query, scored) or scored[0]
+        # How it works is told by the steps: when steps answer, a step leads, not a remark that scores higher.
+        steps_found = [s for s in scored if s.fact.sequence and s.p >= self.model.answer]
+        process = "process" in query.intents and "definition" not in query.intents and steps_found
+        best = self._definition(query, scored) or (steps_found[0] if process else scored[0])
         scored = [best, *[s for s in scored if s is not best]]
         steps = bool(query.intents & {"process", "definition"})
         most = MOST + 1 if steps else MOST
@@ -143,9 +146,14 @@ class Composer:
         answering = [s for s in scored if s.p >= self.model.answer]
         # A claim, a number or a name no document states cannot be confirmed; a quantifier ("so everyone ...?")
         # is answered with what the documents do report, which corrects it.
-        answered = self.answerability.answers(query, scored) and typed and not query.unconfirmed
+        # "Then what?" after an answer: what the document says next, after the last sentence that answer quoted.
+        follow = [Scored(f, (), 1.0) for f in self.library.after(query.previous[-1], 2)] if query.previous else []
+        follow = [] if advice else follow
+        answered = bool(follow) or (self.answerability.answers(query, scored) and typed and not query.unconfirmed)
         chosen: list[Scored] = []
-        if answered:
+        if follow:
+            chosen = follow
+        elif answered:
             chosen = self.choose(query, scored)
             one = len(self.library.documents) == 1
             if query.premises:  # a quantifier the documents do not state is named before what they report

@@ -212,6 +212,19 @@ class Library:
             for p, s in g.evidence
         }
 
+    def quoted_in(self, text: str) -> list[Key]:
+        """The documents' sentences that `text` quotes (an earlier answer), in the order it quotes them."""
+        flat = " ".join(text.split())
+        found = [(flat.find(" ".join(f.text.split())), key) for key, f in self.sentences.items()]
+        return [key for at, key in sorted(found) if at >= 0]
+
+    def after(self, key: Key, n: int) -> list[SentenceFacts]:
+        """The `n` sentences that follow `key` in its document, across paragraphs, in the document's order."""
+        keys = list(self.sentences)
+        doc_id = self.sentences[key].passage.doc_id
+        following = keys[keys.index(key) + 1 :]
+        return [self.sentences[k] for k in following if self.sentences[k].passage.doc_id == doc_id][:n]
+
     def document_of(self, passage: Passage) -> Document:
         return self.documents[passage.doc_id]
 
