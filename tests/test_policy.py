@@ -173,6 +173,8 @@ def test_harmless_look_alikes_are_not_emergencies(bot: ChatBot, message: str) ->
         "Should I stop my Ocrevus and get a stem cell transplant instead?",
         "My husband has RRMS. Is a stem cell transplant worth it?",
         "My husband has RRMS and read about the stem cell study. What are his chances?",
+        "Where can I get this treatment?",
+        "where can i find a doctor who does the transplant",
     ],
 )
 def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot, message: str) -> None:
@@ -188,6 +190,11 @@ def test_a_personal_story_then_a_question_about_the_study_is_answered(bot: ChatB
     """The story is context; the question asks what the study found, not what one person should do."""
     reply = bot.ask("My husband has RRMS and a friend told me about a stem cell transplant study. What did they find?")
     assert reply.category is not Category.MEDICAL_ADVICE, reply.answer
+
+
+@pytest.mark.parametrize("message", ["where can i find the data from the study", "where can I read the full results?"])
+def test_asking_where_to_read_more_is_not_a_request_for_care(bot: ChatBot, message: str) -> None:
+    assert bot.ask(message).category is not Category.MEDICAL_ADVICE
 
 
 def test_general_candidate_question_is_answered(bot: ChatBot) -> None:

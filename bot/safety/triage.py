@@ -156,6 +156,12 @@ HYPOTHETICAL_ASK = re.compile(
     r"(call|ring|contact|phone)\s+if)\b",
     _I,
 )
+# Asking where to read something ("where can I find the results?") is a request for information, not for care.
+INFORMATION_ASK = re.compile(
+    r"\b(where|how)\s+(can|could|do)\s+(i|we)\s+(find|read|see|look\s+at|get|access)\s+(the\s+|more\s+|this\s+|that\s+)?"
+    r"(\S+\s+)?(data|results?|information|info|details|article|paper|publication|report)\b",
+    _I,
+)
 # Personal words in a question that is really about the documents, hypothetical, or general: not advice.
 ADVICE_VETO = re.compile(
     r"\b((does|did)\s+the\s+(article|study|report|trial)|the\s+(article|report)\s+(say|says|mention)|"
@@ -448,7 +454,7 @@ class Safety:
             return ""
         if HYPOTHETICAL_ASK.search(text):
             return ""
-        if ADVICE_STRONG.search(text):
+        if ADVICE_STRONG.search(INFORMATION_ASK.sub(" ", text)):
             return "asks about the person's own or a relative's care"
         if (
             ADVICE_WEAK.search(text)
