@@ -265,7 +265,8 @@ class QueryAnalyzer:
             name_docs=self._name_docs(doc),
             yes_no=yes_no,
             asks_meaning=asks_meaning,
-            previous=self._previous(history) if "next" in intents else (),
+            # Only a bare "then what?" continues; "and then how old were they?" asks a question of its own.
+            previous=self._previous(history) if "next" in intents and len(set(terms)) <= 1 else (),
             aliases=aliases,
             counted=self._counted(doc, grouped),
             initialisms=self._initialisms(doc),
