@@ -165,6 +165,9 @@ def test_then_what_continues_from_where_the_last_answer_stopped(bot: ChatBot) ->
     assert [c.quote for c in reply.citations[: len(expected)]] == expected
     check_invariants(reply)
     assert bot.ask("then what happens?").category is not Category.ANSWERED
+    bold = bot.ask("How old were the volunteers?")  # its answering words are in bold
+    assert "**" in bold.answer
+    assert bot.library.quoted_in(bold.answer), "the bold answer is still found in the document"
     asked = bot.ask("and then how old were the volunteers?", history)  # a question of its own is answered as asked
     body = [asked.citations[int(n) - 1].quote for n in MARKER.findall(asked.answer)]
     assert any("aged 26 to 52" in q for q in body), asked.answer

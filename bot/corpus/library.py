@@ -214,7 +214,7 @@ class Library:
 
     def quoted_in(self, text: str) -> list[Key]:
         """The documents' sentences that `text` quotes (an earlier answer), in the order it quotes them."""
-        flat = " ".join(text.split())
+        flat = " ".join(text.replace("**", "").split())  # an answer's bold marks the answering words
         found = [(flat.find(" ".join(f.text.split())), key) for key, f in self.sentences.items()]
         return [key for at, key in sorted(found) if at >= 0]
 
