@@ -147,7 +147,12 @@ class QueryAnalyzer:
 
     def _previous(self, history: Sequence[dict[str, str]]) -> tuple[tuple[str, int], ...]:
         answers = [m.get("content", "") for m in history if m.get("role") == "assistant" and m.get("content")]
-        return tuple(self.library.quoted_in(answers[-1])) if answers else ()
+        if not answers:
+            return ()
+        # The answer itself: an API client may send it back with its caveats ("> ...") and a "Sources:" list.
+        body = answers[-1].split("\n\nSources:")[0]
+        body = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+        return tuple(self.library.quoted_in(body))
 
     @staticmethod
     def _split_story(text: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from bot.chat import ChatBot
 from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document
 from bot.corpus.vocabulary import mentions_benefit
 from bot.reply import Category, Reply
+from bot.web.render import api_text
 from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
 
 pytestmark = pytest.mark.slow
@@ -165,6 +166,12 @@ def test_then_what_continues_from_where_the_last_answer_stopped(bot: ChatBot) ->
     assert [c.quote for c in reply.citations[: len(expected)]] == expected
     check_invariants(reply)
     assert bot.ask("then what happens?").category is not Category.ANSWERED
+    # An API client sends back the whole text, caveats and sources included: the answer part still decides.
+    whole = [
+        {"role": "user", "content": "How was the treatment done?"},
+        {"role": "assistant", "content": api_text(first)},
+    ]
+    assert [c.quote for c in bot.ask("then what happens?", whole).citations[: len(expected)]] == expected
     bold = bot.ask("How old were the volunteers?")  # its answering words are in bold
     assert "**" in bold.answer
     assert bot.library.quoted_in(bold.answer), "the bold answer is still found in the document"
