@@ -144,11 +144,11 @@ class Composer:
             best and (query.specific_labels & best.fact.labels or query.topic_words & best.fact.terms)
         )
         answering = [s for s in scored if s.p >= self.model.answer]
-        # A claim, a number or a name no document states cannot be confirmed; a quantifier ("so everyone ...?")
-        # is answered with what the documents do report, which corrects it.
         # "Then what?" after an answer: what the document says next, after the last sentence that answer quoted.
         follow = [Scored(f, (), 1.0) for f in self.library.after(query.previous[-1], 2)] if query.previous else []
         follow = [] if advice else follow
+        # A claim, a number or a name no document states cannot be confirmed; a quantifier ("so everyone ...?")
+        # is answered with what the documents do report, which corrects it.
         answered = bool(follow) or (self.answerability.answers(query, scored) and typed and not query.unconfirmed)
         chosen: list[Scored] = []
         if follow:
