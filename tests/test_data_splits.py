@@ -15,8 +15,8 @@ from bot.evaluation.scoring import check_references
 from bot.reply import Category
 from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
 
-QA_SETS = ("own", "independent", "external", "blind", "second_doc", "second_doc_blind")
-FIRST_ARTICLE = ("own", "independent", "external", "blind")
+QA_SETS = ("own", "independent", "external", "blind", "blind2", "second_doc", "second_doc_blind")
+FIRST_ARTICLE = ("own", "independent", "external", "blind", "blind2")
 SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind")
 
 
