@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,18 @@ def lemmas_of(doc: Doc) -> list[str]:
 # spaCy calls both "in 2017" and "5 years" a DATE; "what year" wants the first, "how long" the second.
 _DURATION = re.compile(r"\b(second|minute|hour|day|week|month|year|decade)s?\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
+
+
+def _term_abbreviations(sentences: Iterable[str]) -> frozenset[str]:
+    """Abbreviations defined after a lower-case phrase ("multiple sclerosis (MS)"): names of things, not of
+    organisations or people, whatever the entity recogniser says. "... Diseases (NIAID)" stays a name."""
+    found = set()
+    for s in sentences:
+        for m in _ACRONYM.finditer(s):
+            before = s[: m.start()].split()
+            if before and before[-1][:1].islower():
+                found.add(m.group(1))
+    return frozenset(found)
 
 
 def _kind(ent: Any) -> str:
@@ -141,6 +153,7 @@ class Library:
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha
         )
         speakers = _speakers(texts, docs, vocabulary.reporting_verbs)
+        terms_abbreviated = _term_abbreviations(s for _, _, s in texts)
         self.sentences: dict[Key, SentenceFacts] = {}
         for (p, i, s), d in zip(texts, docs, strict=True):
             lemmas = lemmas_of(d)
@@ -149,7 +162,8 @@ class Library:
             lemmas += (
                 speakers.get(p.id, []) if _QUOTE.search(s) and not any(e.label_ == "PERSON" for e in d.ents) else []
             )
-            ents = [(e.start_char, e.end_char, _kind(e)) for e in d.ents]
+            # "RRMS" is tagged an organisation; an abbreviation the documents spell out in lower case is a term.
+            ents = [(e.start_char, e.end_char, _kind(e)) for e in d.ents if e.text not in terms_abbreviated]
             quantities = [t for t in d if _quantity(t)]
             labels = {k for _, _, k in ents} | ({"NUMBER"} if quantities else set())
             self.sentences[(p.id, i)] = SentenceFacts(
