@@ -265,7 +265,7 @@ class QueryAnalyzer:
             unstated_numbers=tuple(sorted(stated - self.library.numbers)),
             premises=premises,
             claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises),
-            unstated_names=self._unstated_names(doc, named),
+            unstated_names=self._unstated_names(doc, named, grouped),
             unknown_nouns=self._unknown_nouns(doc, named),
             name_docs=self._name_docs(doc),
             yes_no=yes_no,
@@ -284,9 +284,15 @@ class QueryAnalyzer:
             doc=self.nlp(self._respell(text)) if told else doc,
         )
 
-    def _unstated_names(self, doc: Any, named: set[str]) -> tuple[str, ...]:
+    def _unstated_names(self, doc: Any, named: set[str], grouped: dict[str, set[str]]) -> tuple[str, ...]:
         """Places, organisations, people and products the question names and no document does ("in Mexico").
-        Acronyms are left out: a document may spell out what a patient abbreviates."""
+        An acronym counts only when the vocabulary knows its spelled-out forms and no document uses any of them
+        ("UK"); otherwise a document may spell out what a patient abbreviates."""
+        corpus = self.lexicon.corpus
+
+        def stated(form: str) -> bool:
+            return all(w in corpus for w in form.split())
+
         out = []
         for ent in doc.ents:
             if ent.label_ not in NAME_LABELS:
@@ -296,11 +302,18 @@ class QueryAnalyzer:
                 for t in ent
                 if t.is_alpha
                 and not t.is_stop
-                and not (t.is_upper and len(t) <= 5)
                 and t.lower_ not in self.lexicon.data.honorifics
+                and not self.lexicon.misspelt(t.lower_)
             ]
-            corpus = self.lexicon.corpus
-            if any((w := self.lexicon.correct(t.lower_)) not in corpus and w not in named for t in words):
+            unknown = []
+            for t in words:
+                if t.is_upper and len(t) <= 5:
+                    forms = grouped.get(t.lower_, set())
+                    unknown.append(bool(forms) and not any(stated(f) for f in (t.lower_, *forms)))
+                else:
+                    w = self.lexicon.correct(t.lower_)
+                    unknown.append(w not in corpus and w not in named)
+            if any(unknown):
                 out.append(ent.text)
         return tuple(dict.fromkeys(out))
 
@@ -321,7 +334,7 @@ class QueryAnalyzer:
         what the question is about may be something no document covers."""
         out = []
         for t in doc:
-            if t.pos_ not in ("NOUN", "PROPN") or not t.is_alpha or t.is_stop:
+            if t.pos_ not in ("NOUN", "PROPN") or not t.is_alpha or t.is_stop or self.lexicon.misspelt(t.lower_):
                 continue
             forms = (t.lower_, t.lemma_.lower(), self.lexicon.correct(t.lemma_.lower()))
             if not any(w in self._known_words or w in named for w in forms):

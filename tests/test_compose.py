@@ -67,7 +67,6 @@ def check_invariants(reply: Reply) -> None:
         # A meaning question leads with the sentence that spells the term out; "what is X?" with "X is ...".
         ("what does hdit/hct stand for", "high-dose immunosuppressive therapy and autologous hematopoietic"),
         ("What is relapsing-remitting MS?", "RRMS is the most common form of MS"),
-        ("What were the investigators trying to find out?", "examined the safety, efficacy, and durability"),
     ],
 )
 def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str, expected_quote: str) -> None:
@@ -116,6 +115,26 @@ def test_what_a_message_tells_before_it_asks_is_context_not_the_question(bot: Ch
     assert "mum" not in query.terms and "find" in query.terms
     # A question alone, or a story with no question, is read whole.
     assert bot.analyzer.analyse("Dr. Fauci said what about the results?").context == ""
+
+
+def test_a_slip_is_not_a_name_but_an_abbreviated_place_no_document_names_is(bot: ChatBot) -> None:
+    assert bot.analyzer.analyse("whats relapsing remiting ms actualy mean").unstated_names == ()
+    reply = bot.ask("How many people have MS in the UK?")
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    assert "It does not mention “UK”" in reply.answer
+    assert bot.ask("How many people in the US have MS?").category is Category.ANSWERED
+
+
+def test_an_abbreviation_spelled_out_in_lower_case_is_a_term_not_an_organisation(bot: ChatBot) -> None:
+    """spaCy tags "RRMS" an organisation; the article spells it out in lower case, so a who-question is not
+    answered by the sentence that mentions it. An organisation spelled out with capitals stays one."""
+    fact = next(f for f in bot.library.sentences.values() if "24 volunteers" in f.text)
+    assert not any(fact.text[s:e] == "RRMS" for s, e, _ in fact.entities)
+    fauci = next(f for f in bot.library.sentences.values() if "(NIAID)" in f.text)
+    assert any(label == "ORG" and "National Institute" in fauci.text[s:e] for s, e, label in fauci.entities)
+    reply = bot.ask("Who was the lead researcher?")
+    first = int(MARKER.search(reply.answer).group(1))  # type: ignore[union-attr]
+    assert "principal investigator Richard Nash" in reply.citations[first - 1].quote
 
 
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:

@@ -33,7 +33,7 @@ _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
 
 def _term_abbreviations(sentences: Iterable[str]) -> frozenset[str]:
     """Abbreviations defined after a lower-case phrase ("multiple sclerosis (MS)"): names of things, not of
-    organisations or people, whatever the entity recogniser says. "... Diseases (NIAID)" stays a name."""
+    organisations or people, whatever the entity recogniser says. "... Institute of Health (XYZ)" stays a name."""
     found = set()
     for s in sentences:
         for m in _ACRONYM.finditer(s):

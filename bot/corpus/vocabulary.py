@@ -134,17 +134,30 @@ class Lexicon:
         close = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
         return close[0] if close else word
 
+    @staticmethod
+    def _edits(word: str) -> set[str]:
+        """Every string one deletion, swap, substitution or insertion away from `word`."""
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        return edits | {a + c + b for a, b in splits for c in letters}
+
+    def misspelt(self, word: str) -> bool:
+        """A word no dictionary knows, one edit from one it does ("actualy"): a slip, not a name."""
+        word = word.lower()
+        if not word.isalpha() or word in self._known or word in self.dictionary:
+            return False
+        return bool(self._edits(word) & self.dictionary)
+
     def correct_in_context(self, word: str, before: str, after: str) -> str:
         """`correct`, and for a word it cannot mend alone, the one known word a single edit away that makes a
         phrase of the vocabulary with a neighbour ("sife effects" -> "side effects")."""
         fixed = self.correct(word)
         if fixed != word or word in self._known or len(word) < 3 or not word.isalpha() or word in self.dictionary:
             return fixed
-        letters = "abcdefghijklmnopqrstuvwxyz"
-        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-        edits = {a + b[1:] for a, b in splits if b}
-        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
-        edits |= {a + c + b for a, b in splits for c in letters}
+        edits = self._edits(word)
         neighbours = {n for n in (before, after, after[:-1] if after.endswith("s") else after) if n}
         fits = {
             e
