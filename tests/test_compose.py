@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,9 +206,27 @@ def test_high_dose_names_a_treatment_while_what_dose_asks_for_one(bot: ChatBot) 
     assert bot.ask("Which patients does the high-dose therapy help?").category is Category.ANSWERED
 
 
+def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any, tmp_path: Path) -> None:
+    """ "Which hospital?" is answered only by a sentence that names a hospital or clinic: an institute that funded
+    a study is an organisation, not a place of care."""
+    from bot.corpus.library import Library
+    from bot.corpus.vocabulary import load_vocabulary
+
+    path = tmp_path / "doc.md"
+    path.write_text(
+        "---\ntitle: A study\n---\nThe National Institute of Examples funded the study.\n\n"
+        "Patients were treated at Example General Hospital in Springfield.\n",
+        encoding="utf-8",
+    )
+    library = Library([parse_document(path)], nlp, load_vocabulary())
+    labels = {f.text.split()[0]: f.labels for f in library.sentences.values()}
+    assert "CARE_SITE" in labels["Patients"] and "CARE_SITE" not in labels["The"]
+
+
 @pytest.mark.parametrize(
     "question",
     [
+        "Which hospitals offer this treatment for MS?",
         "How much does the transplant cost?",
         "Is HDIT/HCT approved by the FDA?",
         "What dose of chemotherapy did they give?",

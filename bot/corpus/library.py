@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot.corpus.documents import Document, Passage
 from bot.corpus.nlp import english_words
 from bot.corpus.numbers import numbers
-from bot.corpus.vocabulary import Lexicon, VocabularyData, lemma_text, mentions_benefit
+from bot.corpus.vocabulary import Lexicon, VocabularyData, lemma_text, mentions_benefit, phrase_in
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -166,6 +166,7 @@ class Library:
             ents = [(e.start_char, e.end_char, _kind(e)) for e in d.ents if e.text not in terms_abbreviated]
             quantities = [t for t in d if _quantity(t)]
             labels = {k for _, _, k in ents} | ({"NUMBER"} if quantities else set())
+            labels |= {kind for kind, ws in vocabulary.kind_words.items() if any(phrase_in(w, joined) for w in ws)}
             self.sentences[(p.id, i)] = SentenceFacts(
                 passage=p,
                 index=i,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ class VocabularyData:
     keep_words: frozenset[str] = frozenset()
     quantifier_premises: frozenset[str] = frozenset()
     not_cues: tuple[str, ...] = ()
+    kind_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=4)
@@ -85,6 +86,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         keep_words=frozenset(words(raw.get("keep_words") or ())),
         quantifier_premises=frozenset(words(raw.get("quantifier_premises") or ())),
         not_cues=words(raw.get("not_cues") or ()),
+        kind_words={str(k): words(v) for k, v in (raw.get("kind_words") or {}).items()},
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
