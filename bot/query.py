@@ -95,7 +95,8 @@ class Query:
 
 
 class QueryAnalyzer:
-    """Builds a Query: one spaCy pass and one batched embedding call per message."""
+    """Builds a Query: one spaCy pass (one more for the context, and for the whole of a message that tells a
+    story before it asks) and one batched embedding call per message."""
 
     def __init__(self, nlp: Language, embeddings: Embeddings, library: Library) -> None:
         self.nlp = nlp
@@ -146,6 +147,7 @@ class QueryAnalyzer:
         return "".join(parts)
 
     def _previous(self, history: Sequence[dict[str, str]]) -> tuple[tuple[str, int], ...]:
+        """The documents' sentences the last answer quoted, in its order (for "then what?")."""
         answers = [m.get("content", "") for m in history if m.get("role") == "assistant" and m.get("content")]
         if not answers:
             return ()
@@ -186,8 +188,8 @@ class QueryAnalyzer:
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
         text = clean_text(text)  # idempotent: ChatBot.ask has cleaned already; fit and eval call this directly
-        asked, told = self._split_story(text)
-        mended = self._respell(asked)
+        question, story = self._split_story(text)
+        mended = self._respell(question)
         doc = self.nlp(mended)
         raw_lemmas = self._lemmas(doc)
         lemmas = [self.lexicon.correct(w) for w in raw_lemmas]
@@ -212,13 +214,13 @@ class QueryAnalyzer:
         terms += [p for p in phrases if p not in named and p not in cue_words]
         # What a message tells before it asks ("my husband has RRMS ... what did they find?") is context for the
         # question, as an earlier turn would be: its words count for less than the question's own.
-        context = " ".join(c for c in (told, self._context(terms, lemmas, history)) if c)
+        context = " ".join(c for c in (story, self._context(terms, lemmas, history)) if c)
         context_lemmas = self._lemmas(self.nlp(context)) if context else []  # one spaCy pass for the context too
         context_terms = self._terms(context_lemmas)
         if context:
             context_named = self._alias_terms(self._aliases(context.lower()))
             context_terms = [t for t in context_terms if t not in context_named] or context_terms
-        stated = frozenset(numbers(asked))  # a number the patient tells about themselves is not a claim to check
+        stated = frozenset(numbers(question))  # a number the patient tells about themselves is not a claim to check
         premise_words = self.lexicon.data.premise_words
         premises = tuple(dict.fromkeys(w for w in lemmas if w in premise_words and w not in self.lexicon.corpus))
         sentences = list(split_sentences(text)) if len(text) > 120 else []
@@ -281,7 +283,7 @@ class QueryAnalyzer:
             search_vector=vectors[1] if extra else vectors[0],
             sentence_vectors=own,
             # The safety layer reads the whole message, story and all ("my husband ... what are his chances?").
-            doc=self.nlp(self._respell(text)) if told else doc,
+            doc=self.nlp(self._respell(text)) if story else doc,
         )
 
     def _unstated_names(self, doc: Any, named: set[str], grouped: dict[str, set[str]]) -> tuple[str, ...]:

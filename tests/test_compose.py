@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from bot.answer.caveats import FOOTER
 from bot.chat import ChatBot
 from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document
-from bot.corpus.vocabulary import mentions_benefit
+from bot.corpus.library import Library
+from bot.corpus.vocabulary import load_vocabulary, mentions_benefit
 from bot.reply import Category, Reply
 from bot.web.render import api_text
 from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
@@ -209,9 +210,6 @@ def test_high_dose_names_a_treatment_while_what_dose_asks_for_one(bot: ChatBot) 
 def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any, tmp_path: Path) -> None:
     """ "Which hospital?" is answered only by a sentence that names a hospital or clinic: an institute that funded
     a study is an organisation, not a place of care."""
-    from bot.corpus.library import Library
-    from bot.corpus.vocabulary import load_vocabulary
-
     path = tmp_path / "doc.md"
     path.write_text(
         "---\ntitle: A study\n---\nThe National Institute of Examples funded the study.\n\n"
