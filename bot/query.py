@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.corpus.documents import split_sentences
-from bot.corpus.library import Library, content_terms, lemmas_of
+from bot.corpus.library import Library, alias_words, content_terms, lemmas_of
 from bot.corpus.numbers import numbers
 from bot.corpus.vocabulary import lemma_text, phrase_in
 from bot.safety.text import clean_text
@@ -170,10 +170,6 @@ class QueryAnalyzer:
             return text, ""
         return " ".join(asked), " ".join(told)
 
-    @staticmethod
-    def _alias_terms(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
-        return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
-
     def _terms(self, lemmas: list[str]) -> list[str]:
         honorifics = self.lexicon.data.honorifics
         words = content_terms(lemmas, self.library.stop, self.library.nlp_stop)
@@ -198,7 +194,7 @@ class QueryAnalyzer:
         aliases = self._aliases(mended.lower())
         # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
         # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
-        named = self._alias_terms(aliases)
+        named = alias_words(aliases)
         asks_meaning = any(phrase_in(c, joined) for c in MEANING_CUES)
         # "What does X stand for?" asks about X: the cue's own words are not what to look for.
         cue_words = {w for c in MEANING_CUES for w in (c, *c.split())} if asks_meaning else set()
@@ -218,7 +214,7 @@ class QueryAnalyzer:
         context_lemmas = self._lemmas(self.nlp(context)) if context else []  # one spaCy pass for the context too
         context_terms = self._terms(context_lemmas)
         if context:
-            context_named = self._alias_terms(self._aliases(context.lower()))
+            context_named = alias_words(self._aliases(context.lower()))
             context_terms = [t for t in context_terms if t not in context_named] or context_terms
         stated = frozenset(numbers(question))  # a number the patient tells about themselves is not a claim to check
         premise_words = self.lexicon.data.premise_words
@@ -243,7 +239,7 @@ class QueryAnalyzer:
         grouped.update(phrases)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         intents = self.lexicon.intents(joined)
-        if "definition" in intents and not asks_meaning and len(set(terms) - self._alias_terms(aliases)) > 3:
+        if "definition" in intents and not asks_meaning and len(set(terms) - alias_words(aliases)) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
         if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":
             intents -= {"definition"}  # "what were they like?" asks about someone, not what a term means

@@ -43,6 +43,11 @@ def _term_abbreviations(sentences: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def alias_words(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
+    """The words of aliases and of the terms they stand for ("stem cell transplant" -> stem, cell, ...)."""
+    return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
+
+
 def _kind(ent: Any) -> str:
     """The entity's label, with a DATE that is a length of time ("3 months", "18 to 40 years") as DURATION."""
     if ent.label_ == "DATE" and _DURATION.search(ent.text) and not _YEAR.search(ent.text):
@@ -140,14 +145,16 @@ class Library:
             own = {t.lower_ for t in d if t.is_alpha} | set(lemmas_of(d))
             words |= own
             self.doc_words[p.doc_id] |= own
-        names = {
-            w
-            for d in documents
-            for term, aliases in d.meta.aliases.items()
-            for a in (term, *aliases)
-            for w in re.split(r"[\s/-]+", a.lower())
-        }
-        self.lexicon = Lexicon(vocabulary, words, english_words(), names)
+        # Aliases: what a patient may type (lower case) -> the document's own term, and the documents using it.
+        self.aliases: dict[str, tuple[str, frozenset[str]]] = {}
+        owners: dict[str, set[str]] = {}
+        for document in documents:
+            for term, others in document.meta.aliases.items():
+                for name in (term, *others):
+                    owners.setdefault(name.lower(), set()).add(document.doc_id)
+                    self.aliases.setdefault(name.lower(), (term.lower(), frozenset()))
+        self.aliases = {k: (v[0], frozenset(owners[k])) for k, v in self.aliases.items()}
+        self.lexicon = Lexicon(vocabulary, words, english_words(), alias_words(self.aliases))
         # The people the documents name: a patient asking what they said is not sharing anyone's identity.
         self.public_names = frozenset(
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha
@@ -196,15 +203,6 @@ class Library:
             p.id: frozenset().union(*(self.sentences[(p.id, i)].terms for i in range(len(p.sentences))))
             for p in self.passages
         }
-        # Aliases: what a patient may type (lower case) -> the document's own term, and the documents using it.
-        self.aliases: dict[str, tuple[str, frozenset[str]]] = {}
-        owners: dict[str, set[str]] = {}
-        for document in documents:
-            for term, others in document.meta.aliases.items():
-                for name in (term, *others):
-                    owners.setdefault(name.lower(), set()).add(document.doc_id)
-                    self.aliases.setdefault(name.lower(), (term.lower(), frozenset()))
-        self.aliases = {k: (v[0], frozenset(owners[k])) for k, v in self.aliases.items()}
         self.caveats: dict[str, tuple[Grounding, ...]] = {
             document.doc_id: tuple(
                 Grounding(
