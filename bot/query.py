@@ -27,6 +27,8 @@ _PRONOUNS = frozenset(
 )
 # Entity kinds that name something in the world; a question naming one no document names asks about it.
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "LAW"})
+# "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
+_KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
 
@@ -57,6 +59,7 @@ class Query:
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
     initialisms: frozenset[str]
+    instances: frozenset[str]  # "what type of X?": the documents' terms that name a kind of X (an answer names one)
     context: str
     context_terms: tuple[str, ...]
     vector: np.ndarray
@@ -190,7 +193,10 @@ class QueryAnalyzer:
         raw_lemmas = self._lemmas(doc)
         lemmas = [self.lexicon.correct(w) for w in raw_lemmas]
         joined = lemma_text(lemmas)
-        terms = self._terms(raw_lemmas)
+        # "work" in "how does it work?" shapes the question; it does not ask whether the treatment succeeds.
+        framed = self.lexicon.frame(joined)
+        content = self.lexicon.unframed(joined)
+        terms = [t for t in self._terms(raw_lemmas) if t not in framed]
         aliases = self._aliases(mended.lower())
         # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
         # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
@@ -204,7 +210,7 @@ class QueryAnalyzer:
         # A phrase of stop words ("take part") still means something: it becomes a term of its own.
         phrases = {
             p: ws
-            for p, ws in self.lexicon.phrases(joined).items()
+            for p, ws in self.lexicon.phrases(content).items()
             if not set(p.split()) <= set(terms) and not set(p.split()) <= named
         }
         terms += [p for p in phrases if p not in named and p not in cue_words]
@@ -218,7 +224,15 @@ class QueryAnalyzer:
             context_terms = [t for t in context_terms if t not in context_named] or context_terms
         stated = frozenset(numbers(question))  # a number the patient tells about themselves is not a claim to check
         premise_words = self.lexicon.data.premise_words
-        premises = tuple(dict.fromkeys(w for w in lemmas if w in premise_words and w not in self.lexicon.corpus))
+        typed = [t.lower_ for t in doc if not t.is_space and not t.is_punct]  # the words as the patient wrote them
+        premises = tuple(
+            dict.fromkeys(
+                s for w, s in zip(lemmas, typed, strict=True) if w in premise_words and w not in self.lexicon.corpus
+            )
+        )
+        # A claim the documents answer by its opposite ("approved?" where they say "experimental") is asked, not
+        # assumed: it is answered with what they say, after naming the word they do not use.
+        denied = {w: self.lexicon.denied_by(w) for w in premises}
         sentences = list(split_sentences(text)) if len(text) > 120 else []
         # The text is embedded with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
         # The search leaves out a name that only says which document ("in the XYZ study"), as the terms do.
@@ -228,7 +242,7 @@ class QueryAnalyzer:
         texts = [mended, *extra, *sentences[:8]]
         vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
         own = np.vstack([vectors[:1], vectors[1 + len(extra) :]])
-        grouped = self.lexicon.expand(joined)
+        grouped = self.lexicon.expand(content)
         if context:
             grouped_context = self.lexicon.expand(lemma_text(context_lemmas))
             grouped = {**grouped_context, **grouped}
@@ -237,6 +251,8 @@ class QueryAnalyzer:
             for word in alias.split():
                 grouped.setdefault(word, set()).update({term, *term.replace("/", " ").split()})
         grouped.update(phrases)
+        for w, opposite in denied.items():
+            grouped.setdefault(w, set()).update(opposite)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         intents = self.lexicon.intents(joined)
         if "definition" in intents and not asks_meaning and len(set(terms) - alias_words(aliases)) > 3:
@@ -262,7 +278,7 @@ class QueryAnalyzer:
             numbers=stated,
             unstated_numbers=tuple(sorted(stated - self.library.numbers)),
             premises=premises,
-            claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises),
+            claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises and not denied[w]),
             unstated_names=self._unstated_names(doc, named, grouped),
             unknown_nouns=self._unknown_nouns(doc, named),
             name_docs=self._name_docs(doc),
@@ -273,6 +289,9 @@ class QueryAnalyzer:
             aliases=aliases,
             counted=self._counted(doc, grouped),
             initialisms=self._initialisms(doc),
+            instances=frozenset(
+                t for m in _KIND_OF.finditer(content) for t in self.library.instances.get(m.group(1), ())
+            ),
             context=context,
             context_terms=tuple(dict.fromkeys(context_terms)),
             vector=vectors[0],

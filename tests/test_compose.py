@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bot.answer.caveats import FOOTER
 from bot.chat import ChatBot
 from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document
-from bot.corpus.library import Library
+from bot.corpus.library import Library, _abbreviations
 from bot.corpus.vocabulary import load_vocabulary, mentions_benefit
 from bot.reply import Category, Reply
 from bot.web.render import api_text
@@ -171,6 +171,61 @@ def test_how_it_works_gives_the_steps_in_order(bot: ChatBot) -> None:
     check_invariants(reply)
 
 
+@pytest.mark.parametrize("question", ["How does it work?", "How does HSCT for MS work?"])
+def test_how_does_it_work_is_told_by_the_steps_alone(bot: ChatBot, question: str) -> None:
+    """ "work" here asks how, not how well: the steps answer, in order, and no result sentence (with the risk
+    line a result needs) is put in front of them."""
+    reply = bot.ask(question)
+    cited = [reply.citations[int(n) - 1].quote for n in dict.fromkeys(MARKER.findall(reply.answer))]
+    assert cited and "stem cells were collected" in cited[0], reply.answer
+    assert not mentions_benefit(MARKER.sub("", reply.answer)) and reply.caveats == (FOOTER,), reply.answer
+    check_invariants(reply)
+
+
+def test_steps_come_first_and_a_risk_asked_for_besides_comes_after_them(bot: ChatBot) -> None:
+    reply = bot.ask("how does the transplant work and is it safe?")
+    cited = [reply.citations[int(n) - 1].quote for n in dict.fromkeys(MARKER.findall(reply.answer))]
+    steps = [i for i, q in enumerate(cited) if "stem cells were" in q]
+    harms = [i for i, q in enumerate(cited) if "died" in q or "Adverse events" in q]
+    assert steps and harms and max(steps) < min(harms), reply.answer
+    check_invariants(reply)
+
+
+def test_an_abbreviation_is_found_by_what_the_documents_spell_it_out_as(bot: ChatBot) -> None:
+    """A sentence that says only "RRMS" is about multiple sclerosis too: the article spells RRMS out, and the
+    vocabulary knows MS is multiple sclerosis. The documents' subject (HDIT/HCT) is left as it is."""
+    fact = next(f for f in bot.library.sentences.values() if "24 volunteers" in f.text)
+    assert {"relapse", "sclerosis", "ms"} <= fact.terms
+    assert "hematopoietic" not in fact.terms, "the subject's name says which document, not which fact"
+    harms = next(f for f in bot.library.sentences.values() if f.text.startswith("Adverse events"))
+    assert "complication" in harms.terms, "a phrase of the vocabulary stands for its group's words"
+
+
+def test_abbreviations_are_matched_to_the_words_they_stand_for() -> None:
+    found = _abbreviations(
+        [
+            "Patients with chronic obstructive pulmonary disease (COPD) were treated.",
+            "It was paid for by the National Heart, Lung, and Blood Institute (NHLBI), the agency said.",
+            "The trial (PHASE) began.",  # no words before it that the letters spell
+        ]
+    )
+    assert found == {
+        "COPD": "chronic obstructive pulmonary disease",
+        "NHLBI": "National Heart, Lung, and Blood Institute",
+    }
+
+
+@pytest.mark.parametrize("question", ["What type of MS were they studying?", "which form of MS did they have?"])
+def test_what_type_of_x_is_answered_by_a_sentence_that_names_one(bot: ChatBot, question: str) -> None:
+    """The article spells RRMS out as a kind of multiple sclerosis: a sentence naming it answers, not one that
+    only says "a certain type of MS"."""
+    assert "rrms" in bot.library.instances["ms"]
+    reply = bot.ask(question)
+    lead = reply.citations[int(MARKER.search(reply.answer).group(1)) - 1].quote  # type: ignore[union-attr]
+    assert "RRMS" in lead or "relapsing-remitting" in lead, reply.answer
+    check_invariants(reply)
+
+
 def test_then_what_continues_from_where_the_last_answer_stopped(bot: ChatBot) -> None:
     """ "Then what happens?" gets what the document says next, after the last sentence the previous answer
     quoted, in the document's order; without a previous answer there is nothing to continue."""
@@ -241,8 +296,20 @@ def test_gaps_are_admitted_without_invention(bot: ChatBot, question: str) -> Non
 def test_missing_premise_is_named(bot: ChatBot) -> None:
     reply = bot.ask("So it cures MS, right?")
     assert reply.category is Category.NOT_IN_ARTICLE
-    assert "It does not mention “cure”" in reply.answer
+    assert "It does not mention “cures”" in reply.answer, "the word is named as the patient wrote it"
     check_invariants(reply)
+
+
+def test_a_claim_the_documents_answer_by_its_opposite_is_answered(bot: ChatBot) -> None:
+    """The vocabulary says "not approved" is "experimental"; the article calls the treatment investigational. So
+    "approved or experimental?" is answered with that, after naming the word the article does not use, while a
+    claim nothing in the documents speaks to stays a gap."""
+    reply = bot.ask("is this an approved treatment or still experimental?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert reply.answer.startswith("The article does not mention “approved”. Here is what it reports:")
+    assert "investigational" in " ".join(c.quote for c in reply.citations)
+    check_invariants(reply)
+    assert bot.ask("So it is proven to work?").category is Category.NOT_IN_ARTICLE
 
 
 def test_a_quantifier_premise_is_named_and_answered_with_what_the_article_reports(bot: ChatBot) -> None:

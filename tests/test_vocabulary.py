@@ -33,3 +33,21 @@ def test_known_and_dictionary_words_are_left_alone() -> None:
     lx = lexicon()
     assert lx.correct("wife") == "wife"
     assert lx.correct_in_context("safe", "is", "effects") == "safe"
+
+
+def test_a_question_frame_word_is_not_what_the_question_asks_about() -> None:
+    """ "work" in "how does it work?" asks how, not whether it succeeds; "how well does it work?" asks that."""
+    lx = lexicon()
+    assert lx.frame("how do it work ?") == ["work"]
+    assert lx.unframed("how do the transplant work ?") == "how do the transplant ?"
+    assert "benefit" not in lx.intents("how do it work ?") and "process" in lx.intents("how do it work ?")
+    assert lx.frame("how well do it work ?") == []
+    assert "benefit" in lx.intents("how well do it work ?")
+    assert "benefit" in lx.intents("do it work ?")
+
+
+def test_where_asks_for_a_place_unless_it_asks_where_something_comes_from() -> None:
+    lx = lexicon()
+    assert "GPE" in lx.answer_labels("where be the study do ?")
+    assert not lx.answer_labels("where do the stem cell come from ?")
+    assert not lx.answer_labels("stem cell transplant : where do we go from here ?")

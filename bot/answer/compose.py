@@ -104,6 +104,8 @@ class Composer:
         # Steps of a procedure are each a partial answer: they join at the answer threshold, other facts at `extra`.
         bar = self.model.answer if steps else self.model.extra
         chosen = [best, *[s for s in scored[1:] if s.p >= bar and (not steps or s.fact.sequence or s is best)]][:most]
+        if steps:  # the steps in the document's order; a risk or benefit asked for besides comes after them
+            chosen = sorted(chosen, key=self._order)
         keys = {s.fact.key for s in chosen}
         wanted: list[Scored] = []
         if "risk" in query.intents:  # the two strongest harms
@@ -115,7 +117,7 @@ class Composer:
                 chosen.append(s)
                 keys.add(s.fact.key)
         if steps:
-            return sorted(chosen, key=self._order)
+            return chosen
         return [chosen[0], *sorted(chosen[1:], key=self._order)]
 
     def _definition(self, query: Query, scored: Sequence[Scored]) -> Scored | None:

@@ -43,6 +43,54 @@ def _term_abbreviations(sentences: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _long_form(short: str, before: str) -> str:
+    """The words before "(SHORT)" that SHORT abbreviates, or "": each of its letters, last first, is found in
+    order in the words before it, and its first letter starts a word (Schwartz and Hearst, PSB 2003)."""
+    words = before.split()[-min(len(short) + 5, 2 * len(short)) :]
+    text = " ".join(words)
+    i = len(text) - 1
+    for k in range(len(short) - 1, -1, -1):
+        c = short[k].lower()
+        if not c.isalnum():
+            continue
+        while i >= 0 and (text[i].lower() != c or (k == 0 and i > 0 and text[i - 1].isalnum())):
+            i -= 1
+        if i < 0:
+            return ""
+        i -= 1
+    start = text.rfind(" ", 0, i + 1) + 1
+    return text[start:] if len(text[start:].split()) > 1 else ""
+
+
+def _abbreviations(sentences: Iterable[str]) -> dict[str, str]:
+    """What the documents spell their abbreviations out as: "chronic obstructive pulmonary disease (COPD)"."""
+    found: dict[str, str] = {}
+    for s in sentences:
+        for m in _ACRONYM.finditer(s):
+            long = _long_form(m.group(1), s[: m.start()])
+            if long:
+                found.setdefault(m.group(1), long)
+    return found
+
+
+def _instances(long_forms: dict[str, str], lexicon: Lexicon) -> dict[str, frozenset[str]]:
+    """What each term abbreviation (to its lemmatised long form) is a kind of, by its last words: "chronic
+    obstructive pulmonary disease (COPD)" is a kind of "pulmonary disease", of "disease" and of what the vocabulary
+    calls those. Each head maps to what names a kind of it: the abbreviation, and its long form's first words
+    ("chronic obstructive"). "What type of X?" is answered by a sentence that names one."""
+    out: dict[str, frozenset[str]] = {}
+    for short, long in long_forms.items():
+        words = long.split()
+        if len(words) < 2:
+            continue
+        head = " ".join(words[-2:])
+        heads = {words[-1], head} | lexicon.expand(head).get(words[-1], set())
+        kind = {short.lower(), " ".join(words[:-2])} if len(words) > 2 else {short.lower()}
+        for h in heads:
+            out[h] = out.get(h, frozenset()) | kind
+    return out
+
+
 def alias_words(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
     """The words of aliases and of the terms they stand for ("stem cell transplant" -> stem, cell, ...)."""
     return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
@@ -161,9 +209,21 @@ class Library:
         )
         speakers = _speakers(texts, docs, vocabulary.reporting_verbs)
         terms_abbreviated = _term_abbreviations(s for _, _, s in texts)
+        # A sentence using an abbreviation is also found by what it stands for ("COPD" by "pulmonary disease"),
+        # except the documents' subjects: their names are everywhere and say which document, not which fact.
+        subjects = {term for term, _ in self.aliases.values()}
+        long_forms = {
+            short: lemma_text(lemmas_of(nlp(long, disable=extra)))
+            for short, long in _abbreviations(s for _, _, s in texts).items()
+        }
+        spelled = {short: long for short, long in long_forms.items() if short.lower() not in subjects}
+        self.instances = _instances(
+            {short: long for short, long in long_forms.items() if short in terms_abbreviated}, self.lexicon
+        )
         self.sentences: dict[Key, SentenceFacts] = {}
         for (p, i, s), d in zip(texts, docs, strict=True):
             lemmas = lemmas_of(d)
+            lemmas += [w for short, long in spelled.items() if short in {t.text for t in d} for w in long.split()]
             joined = lemma_text(lemmas)
             # A quotation that names nobody is its paragraph's speaker's words: it is found by their name too.
             lemmas += (
@@ -179,7 +239,10 @@ class Library:
                 index=i,
                 text=s,
                 lemma_text=joined,
-                terms=frozenset(content_terms(lemmas, self.stop, self.nlp_stop)),
+                # A phrase of the vocabulary in the sentence ("adverse event") also stands for its group's words
+                # ("complication"), as a question's phrase does: both sides meet on the same words.
+                terms=frozenset(content_terms(lemmas, self.stop, self.nlp_stop))
+                | {w for p, ws in self.lexicon.phrases(joined).items() for w in ws},
                 labels=frozenset(labels),
                 entities=tuple(ents) + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in quantities),
                 numbers=frozenset(numbers(s)),

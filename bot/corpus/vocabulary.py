@@ -45,7 +45,9 @@ class VocabularyData:
     keep_words: frozenset[str] = frozenset()
     quantifier_premises: frozenset[str] = frozenset()
     not_cues: tuple[str, ...] = ()
+    not_cue_patterns: tuple[re.Pattern[str], ...] = ()
     kind_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    frame_patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -86,7 +88,9 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         keep_words=frozenset(words(raw.get("keep_words") or ())),
         quantifier_premises=frozenset(words(raw.get("quantifier_premises") or ())),
         not_cues=words(raw.get("not_cues") or ()),
+        not_cue_patterns=tuple(re.compile(p) for p in raw.get("not_cue_patterns") or ()),
         kind_words={str(k): words(v) for k, v in (raw.get("kind_words") or {}).items()},
+        frame_patterns=tuple(re.compile(p) for p in raw.get("frame_patterns") or ()),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
@@ -190,8 +194,26 @@ class Lexicon:
                     out.setdefault(p, set()).update(w for w in group if " " not in w)
         return out
 
+    def denied_by(self, word: str) -> frozenset[str]:
+        """The documents' words that answer a claim by its opposite: the members of a vocabulary group holding
+        "not <word>" ("not approved") that the documents use ("experimental" answers "is it approved?")."""
+        groups = [g for g in self.data.synonyms if f"not {word}" in g]
+        return frozenset(w for g in groups for w in g if " " not in w and w in self.corpus)
+
+    def frame(self, text: str) -> list[str]:
+        """The words of `text` (lemmas) that only shape the question ("work" in "how does it work?")."""
+        return [w for p in self.data.frame_patterns for m in p.finditer(text) for w in m.group("frame").split()]
+
+    def unframed(self, text: str) -> str:
+        """`text` without its frame words: what the question asks about."""
+        for p in self.data.frame_patterns:
+            text = p.sub(lambda m: m.string[m.start() : m.start("frame")] + m.string[m.end("frame") : m.end()], text)
+        return " ".join(text.split())
+
     def intents(self, text: str) -> frozenset[str]:
-        cued = {k for k, cues in self.data.intents.items() if any(phrase_in(c, text) for c in cues)}
+        """The intents cued by the question's words (its frame words aside) and by its shape."""
+        content = self.unframed(text)
+        cued = {k for k, cues in self.data.intents.items() if any(phrase_in(c, content) for c in cues)}
         shaped = {k for k, pats in self.data.intent_patterns.items() if any(p.search(text) for p in pats)}
         return frozenset(cued | shaped)
 
@@ -199,6 +221,8 @@ class Lexicon:
         """The answer-type cues in a question."""
         for phrase in self.data.not_cues:  # "high-dose therapy" names a treatment, it does not ask for a dose
             text = f" {text} ".replace(f" {phrase} ", " ").strip()
+        for pattern in self.data.not_cue_patterns:  # "where do they come from?" asks for a source, not a place
+            text = pattern.sub(" ", text)
         return [cue for cue in self.data.answer_types if phrase_in(cue, text)]
 
     def topic_cues(self, text: str) -> frozenset[str]:
