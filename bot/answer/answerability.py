@@ -23,7 +23,6 @@ FEATURES = (
     "cos_passage",  # dense similarity of the question and the sentence's paragraph
     "coverage",  # idf-weighted share of the question's words (or synonyms) in the sentence
     "coverage_passage",  # ... in the sentence's paragraph
-    "rank",  # 1 / (1 + the paragraph's fused retrieval rank)
     "type_wanted",  # the question asks for a kind of entity (a person, a number, a date...)
     "type_found",  # ... and the sentence has one
     "unknown",  # share of the question's weight in words no document uses
@@ -44,7 +43,6 @@ SIGNS = {
     "cos_passage": 0,
     "coverage": 1,
     "coverage_passage": 0,
-    "rank": 1,
     "type_wanted": 0,
     "type_found": 1,
     "unknown": -1,
@@ -197,14 +195,14 @@ class Answerability:
         return out
 
     def features(self, query: Query, hits: Sequence[Hit]) -> list[tuple[SentenceFacts, tuple[float, ...]]]:
-        """Each sentence is weighed with its own document's statistics and its paragraph's rank within that
-        document, so adding a document never changes how another document's sentences score."""
+        """Each sentence is weighed with its own document's statistics, so adding a document never changes how
+        another document's sentences score."""
         docs = dict.fromkeys(h.passage.doc_id for h in hits)  # only the documents taking part
         concepts_of = {d: self._concepts(query, self.library.doc_idf[d]) for d in docs}
         every = self._concepts(query, self.library.idf)
         own = [(a, w) for a, w in every[: len(query.terms)]]
         unknown = sum(w for a, w in own if not a & self.library.idf.keys()) / (sum(w for _, w in own) or 1.0)
-        wanted = bool(query.answer_labels)
+        wanted = bool(query.answer_labels or query.instances)
         defining = "definition" in query.intents
         asked = query.asked
         unstated = float(bool(query.unstated))
@@ -222,14 +220,17 @@ class Answerability:
                 found = (
                     bool(query.counted & fact.counted)
                     if query.counted
-                    else bool(query.answer_labels & fact.labels or query.topic_words & fact.terms)
+                    else bool(
+                        query.answer_labels & fact.labels
+                        or query.topic_words & fact.terms
+                        or _matches(query.instances, fact)
+                    )
                 )
                 x: tuple[float, ...] = (
                     cos,
                     hit.dense,
                     cov,
                     cov_p,
-                    1.0 / (1 + hit.rank),
                     float(wanted),
                     float(wanted and found),
                     unknown,
