@@ -5,11 +5,24 @@ from __future__ import annotations
 
 from bot.corpus.vocabulary import Lexicon, load_vocabulary
 
-WORDS = ["side", "site", "life", "safe", "effect", "volunteer", "volunteers", "researcher", "hsct"]
+WORDS = [
+    "side",
+    "site",
+    "life",
+    "safe",
+    "effect",
+    "volunteer",
+    "volunteers",
+    "researcher",
+    "hsct",
+    "stem",
+    "cell",
+    "many",
+]
 
 
 def lexicon() -> Lexicon:
-    return Lexicon(load_vocabulary(), WORDS, frozenset({"wife", "the"}), names=["hsct"])
+    return Lexicon(load_vocabulary(), WORDS, frozenset({"wife", "the", "cel", "affect"}), names=["hsct"])
 
 
 def test_two_swapped_letters_are_swapped_back() -> None:
@@ -51,3 +64,12 @@ def test_where_asks_for_a_place_unless_it_asks_where_something_comes_from() -> N
     assert "GPE" in lx.answer_labels("where be the study do ?")
     assert not lx.answer_labels("where do the stem cell come from ?")
     assert not lx.answer_labels("stem cell transplant : where do we go from here ?")
+
+
+def test_a_slip_that_is_also_in_the_dictionary_is_mended_when_a_neighbour_makes_a_phrase() -> None:
+    """spaCy's word list holds common slips ("cel"); the phrase with the neighbour decides, plurals included."""
+    lx = lexicon()
+    assert lx.correct_in_context("cel", "stem", "transplant") == "cell"
+    assert lx.correct_in_context("meny", "how", "people") == "many", "question cues are phrases too"
+    assert lx.correct_in_context("affects", "side", "") == "effects"
+    assert lx.correct_in_context("cel", "a", "phone") == "cel", "no phrase, no guess"

@@ -114,7 +114,9 @@ class Lexicon:
         vocab_words = {w for group in data.synonyms for phrase in group for w in phrase.split()}
         self.known = sorted(self.corpus | vocab_words | {w for w in names if w.isalpha()})
         self._known = frozenset(self.known)
-        self._phrases = frozenset(p for group in data.synonyms for p in group if p.count(" ") == 1)
+        # Two-word phrases a slip can be mended into: the synonyms' and the question cues' ("how many").
+        cues = [*data.answer_types, *(c for cs in data.intents.values() for c in cs)]
+        self._phrases = frozenset(p for p in (*(p for g in data.synonyms for p in g), *cues) if p.count(" ") == 1)
         self._by_initial: dict[str, list[str]] = {}
         for w in self.known:
             self._by_initial.setdefault(w[0], []).append(w)
@@ -161,15 +163,19 @@ class Lexicon:
         """`correct`, and for a word it cannot mend alone, the one known word a single edit away that makes a
         phrase of the vocabulary with a neighbour ("sife effects" -> "side effects")."""
         fixed = self.correct(word)
-        if fixed != word or word in self._known or len(word) < 3 or not word.isalpha() or word in self.dictionary:
+        # A dictionary word is mended here too: spaCy's word list holds common slips ("cel"), and a neighbour that
+        # makes a phrase with the mended word ("stem cell", "how many") is evidence enough.
+        if fixed != word or word in self._known or len(word) < 3 or not word.isalpha():
             return fixed
-        edits = self._edits(word)
         neighbours = {n for n in (before, after, after[:-1] if after.endswith("s") else after) if n}
-        fits = {
-            e
-            for e in edits & self._known
-            if any(f"{before} {e}" == p or f"{e} {n}" == p for p in self._phrases for n in neighbours)
-        }
+        fits = set()
+        # A plural slip ("side affects") is mended on its singular, and keeps its "s".
+        for stem, ending in ((word, ""), (word[:-1], "s")) if word.endswith("s") else ((word, ""),):
+            fits |= {
+                e + ending
+                for e in self._edits(stem) & self._known
+                if any(f"{before} {e}" == p or f"{e} {n}" == p for p in self._phrases for n in neighbours)
+            }
         return fits.pop() if len(fits) == 1 else word
 
     def expand(self, text: str) -> dict[str, set[str]]:
