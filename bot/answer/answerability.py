@@ -169,6 +169,9 @@ def decision_features(query: Query, scored: Sequence[Scored]) -> tuple[float, ..
     )
 
 
+_TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})
+
+
 def _matches(alternatives: frozenset[str], fact: SentenceFacts) -> bool:
     """A question word (or a synonym) is in the sentence; a phrase ("stem cell") as a phrase of its lemmas."""
     return bool(alternatives & fact.terms) or any(" " in a and f" {a} " in f" {fact.lemma_text} " for a in alternatives)
@@ -206,6 +209,14 @@ class Answerability:
         defining = "definition" in query.intents
         asked = query.asked
         unstated = float(bool(query.unstated))
+        # "How long ...?", "when ...?": a date or length of time answers when its clause is about what is asked
+        # (a word of the question besides the cue), not any time the sentence mentions.
+        cue_words = {w for cue in self.library.lexicon.answer_cues(query.lemma_text) for w in cue.split()}
+        timed = (
+            [(a, w) for t, (a, w) in zip(query.terms, own, strict=True) if t not in cue_words]
+            if query.answer_labels and query.answer_labels <= _TIME_LABELS
+            else []
+        )
         out = []
         for hit in hits:
             p = hit.passage
@@ -220,6 +231,10 @@ class Answerability:
                 found = (
                     bool(query.counted & fact.counted)
                     if query.counted
+                    else any(
+                        label in query.answer_labels and any(a & words for a, _ in timed) for label, words in fact.timed
+                    )
+                    if timed
                     else bool(
                         query.answer_labels & fact.labels
                         or query.topic_words & fact.terms

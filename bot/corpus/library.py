@@ -91,6 +91,24 @@ def _instances(long_forms: dict[str, str], lexicon: Lexicon) -> dict[str, frozen
     return out
 
 
+_TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})
+
+
+def _timed(doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each date or length of time in the sentence with the lemmas (and their vocabulary groups' words) of the
+    clause it stands in, the text between the commas around it."""
+    out = []
+    for start, end, label in ents:
+        if label not in _TIME_LABELS:
+            continue
+        left = max(doc.text.rfind(c, 0, start) for c in ",;:")
+        right = min((i for i in (doc.text.find(c, end) for c in ",;:") if i >= 0), default=len(doc.text))
+        lemmas = [t.lemma_.lower() for t in doc if left < t.idx < right and t.is_alpha]
+        words = set(lemmas) | {w for ws in lexicon.expand(" ".join(lemmas)).values() for w in ws}
+        out.append((label, frozenset(words)))
+    return tuple(out)
+
+
 def alias_words(aliases: dict[str, tuple[str, frozenset[str]]]) -> set[str]:
     """The words of aliases and of the terms they stand for ("stem cell transplant" -> stem, cell, ...)."""
     return {w for alias, (term, _) in aliases.items() for w in (*re.split(r"[\s/-]+", alias), term) if w}
@@ -156,6 +174,9 @@ class SentenceFacts:
     sequence: bool
     benefit: bool
     counted: frozenset[str] = frozenset()
+    # Each time-like entity (a date, a length of time) with the words of its clause (between commas): what it
+    # dates or measures ("after 3 months of rest", "approved in 2019").
+    timed: tuple[tuple[str, frozenset[str]], ...] = ()
     subject: str = ""  # "X" of a sentence that opens "X is ...": it says what X is
 
     @property
@@ -250,6 +271,7 @@ class Library:
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
                 benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
+                timed=_timed(d, ents, self.lexicon),
                 counted=frozenset(
                     d[j].lemma_.lower() for t in quantities for j in range(t.i + 1, min(t.i + 3, len(d)))
                 ),

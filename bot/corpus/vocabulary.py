@@ -223,7 +223,7 @@ class Lexicon:
         shaped = {k for k, pats in self.data.intent_patterns.items() if any(p.search(text) for p in pats)}
         return frozenset(cued | shaped)
 
-    def _cues(self, text: str) -> list[str]:
+    def answer_cues(self, text: str) -> list[str]:
         """The answer-type cues in a question."""
         for phrase in self.data.not_cues:  # "high-dose therapy" names a treatment, it does not ask for a dose
             text = f" {text} ".replace(f" {phrase} ", " ").strip()
@@ -235,16 +235,16 @@ class Lexicon:
         """The cues of a question that name a topic rather than a question word ("medication", "insurance"):
         a yes/no question about one ("had they tried medication?") is answered by a sentence that mentions it,
         a which-question only by one that names an instance."""
-        return frozenset(c for c in self._cues(text) if not set(c.split()) & QUESTION_WORDS)
+        return frozenset(c for c in self.answer_cues(text) if not set(c.split()) & QUESTION_WORDS)
 
     def specific_labels(self, text: str) -> frozenset[str]:
         """The entity kinds asked for by a specific cue ("which drug", "cost"), not a generic one ("how much")."""
-        matched = [c for c in self._cues(text) if c not in self.data.generic_answer_cues]
+        matched = [c for c in self.answer_cues(text) if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in matched for label in self.data.answer_types[cue])
 
     def answer_labels(self, text: str) -> frozenset[str]:
         """The entity kinds an answer must contain; specific cues ("cost") win over generic ones ("how much")."""
-        matched = self._cues(text)
+        matched = self.answer_cues(text)
         specific = [c for c in matched if c not in self.data.generic_answer_cues]
         return frozenset(label for cue in (specific or matched) for label in self.data.answer_types[cue])
 
