@@ -179,11 +179,15 @@ class QueryAnalyzer:
         return [self.lexicon.correct(w) for w in words if w.rstrip(".") not in honorifics]
 
     def _lemmas(self, doc: Any) -> list[str]:
-        """Lemmas, except where the lemmatiser strays from a word the documents use ("rrms" -> "rrm")."""
-        corpus = self.lexicon.corpus
+        """Lemmas, except where the lemmatiser strays from a word the documents use ("rrms" -> "rrm") or from a
+        word of the vocabulary's synonyms ("better" -> "well")."""
+        corpus, synonyms = self.lexicon.corpus, self.lexicon.synonym_words
         lemmas = lemmas_of(doc)
         surface = [t.lower_ for t in doc if not t.is_space and not t.is_punct]
-        return [w if w in corpus or s not in corpus else s for w, s in zip(lemmas, surface, strict=True)]
+        return [
+            s if (s in corpus and w not in corpus) or (s in synonyms and w not in synonyms) else w
+            for w, s in zip(lemmas, surface, strict=True)
+        ]
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
         text = clean_text(text)  # idempotent: ChatBot.ask has cleaned already; fit and eval call this directly

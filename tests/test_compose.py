@@ -139,6 +139,12 @@ def test_an_abbreviation_spelled_out_in_lower_case_is_a_term_not_an_organisation
     assert "principal investigator Richard Nash" in reply.citations[first - 1].quote
 
 
+def test_a_comparative_the_vocabulary_knows_is_not_lemmatised_away(bot: ChatBot) -> None:
+    """spaCy lemmatises "better" to "well"; the vocabulary knows "better" (a benefit), so the question keeps it."""
+    assert "better" in bot.analyzer.analyse("did anyone get better?").terms
+    assert "die" in bot.analyzer.analyse("how many people died?").terms, "a lemma the vocabulary knows is kept"
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents

@@ -111,8 +111,8 @@ class Lexicon:
         self.data = data
         self.dictionary = dictionary
         self.corpus = frozenset(corpus_words)
-        vocab_words = {w for group in data.synonyms for phrase in group for w in phrase.split()}
-        self.known = sorted(self.corpus | vocab_words | {w for w in names if w.isalpha()})
+        self.synonym_words = frozenset(w for group in data.synonyms for phrase in group for w in phrase.split())
+        self.known = sorted(self.corpus | self.synonym_words | {w for w in names if w.isalpha()})
         self._known = frozenset(self.known)
         # Two-word phrases a slip can be mended into: the synonyms' and the question cues' ("how many").
         cues = [*data.answer_types, *(c for cs in data.intents.values() for c in cs)]
