@@ -362,11 +362,12 @@ class QueryAnalyzer:
                 out.append(t.lower_)
         return tuple(dict.fromkeys(out))
 
-    @staticmethod
-    def _initialisms(doc: Any) -> frozenset[str]:
-        """What a phrase of the question would be abbreviated to ("relapsing-remitting MS" -> "rrms")."""
+    def _initialisms(self, doc: Any) -> frozenset[str]:
+        """What a phrase of the question would be abbreviated to ("relapsing-remitting MS" -> "rrms"); an
+        abbreviation the documents use counts whole in lower case too ("relapsing remitting ms")."""
         words = [t for t in doc if t.is_alpha and not t.is_stop and t.pos_ in ("NOUN", "PROPN", "ADJ", "VERB")]
-        letters = [t.lower_ if t.is_upper and len(t) > 1 else t.lower_[0] for t in words]
+        whole = self.library.acronyms
+        letters = [t.lower_ if (t.is_upper and len(t) > 1) or t.lower_ in whole else t.lower_[0] for t in words]
         return frozenset("".join(letters[i:j]) for i in range(len(letters)) for j in range(i + 2, len(letters) + 1))
 
     def _counted(self, doc: Any, grouped: dict[str, set[str]]) -> frozenset[str]:

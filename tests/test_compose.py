@@ -69,6 +69,8 @@ def check_invariants(reply: Reply) -> None:
         # A meaning question leads with the sentence that spells the term out; "what is X?" with "X is ...".
         ("what does hdit/hct stand for", "high-dose immunosuppressive therapy and autologous hematopoietic"),
         ("What is relapsing-remitting MS?", "RRMS is the most common form of MS"),
+        # ... and a meaning question that already spells the term out asks what it is.
+        ("whats relapsing remiting ms actualy mean", "RRMS is the most common form of MS"),
     ],
 )
 def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str, expected_quote: str) -> None:

@@ -129,7 +129,9 @@ class Composer:
         answering = [s for s in scored if s.p >= self.model.answer]
         says = [s for s in answering if s.fact.subject and s.fact.subject in asked]
         spells = [s for s in answering if s.fact.defines & asked]
-        ordered = [*spells, *says] if query.asks_meaning else [*says, *spells]
+        # "What does relapsing-remitting X mean?" already spells the term out: it asks what it is.
+        spelled_out = bool(query.initialisms & {d for s in spells for d in s.fact.defines} - set(query.terms))
+        ordered = [*spells, *says] if query.asks_meaning and not spelled_out else [*says, *spells]
         return ordered[0] if ordered else None
 
     def _order(self, s: Scored) -> tuple[int, int, int]:

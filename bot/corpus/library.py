@@ -224,6 +224,8 @@ class Library:
                     self.aliases.setdefault(name.lower(), (term.lower(), frozenset()))
         self.aliases = {k: (v[0], frozenset(owners[k])) for k, v in self.aliases.items()}
         self.lexicon = Lexicon(vocabulary, words, english_words(), alias_words(self.aliases))
+        # The abbreviations the documents use ("XYZ"): a patient may type them in lower case.
+        self.acronyms = frozenset(t.lower_ for d in docs for t in d if t.is_upper and t.is_alpha and len(t) > 1)
         # The people the documents name: a patient asking what they said is not sharing anyone's identity.
         self.public_names = frozenset(
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha
