@@ -288,7 +288,8 @@ def test_a_length_of_time_answers_only_when_its_clause_is_about_what_is_asked(bo
     """ "How long were they followed?" is answered by "after a follow-up of 5 years"; "how long does the
     chemotherapy take?" is not: the article's lengths of time measure the follow-up, not the chemotherapy."""
     followed = next(f for f in bot.library.sentences.values() if "follow-up of 5 years" in f.text)
-    assert any("follow" in words and "5" not in words for _, words in followed.timed)
+    assert [label for label, words in followed.timed if "follow" in words] == ["DURATION"]
+    assert not any("remission" in words for _, words in followed.timed), "the next clause is not the time's"
     reply = bot.ask("How long were the participants followed after treatment?")
     assert reply.category is Category.ANSWERED and "follow-up of 5 years" in reply.citations[0].quote, reply.answer
     for question in ("How long does the chemotherapy take?", "how long does recovery take?"):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bot.answer.retrieval import CONTEXT_WEIGHT, Hit
-from bot.corpus.library import Library, SentenceFacts
+from bot.corpus.library import TIME_LABELS, Library, SentenceFacts
 from bot.query import Query
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
@@ -169,9 +169,6 @@ def decision_features(query: Query, scored: Sequence[Scored]) -> tuple[float, ..
     )
 
 
-_TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})
-
-
 def _matches(alternatives: frozenset[str], fact: SentenceFacts) -> bool:
     """A question word (or a synonym) is in the sentence; a phrase ("stem cell") as a phrase of its lemmas."""
     return bool(alternatives & fact.terms) or any(" " in a and f" {a} " in f" {fact.lemma_text} " for a in alternatives)
@@ -214,7 +211,7 @@ class Answerability:
         cue_words = {w for cue in self.library.lexicon.answer_cues(query.lemma_text) for w in cue.split()}
         timed = (
             [(a, w) for t, (a, w) in zip(query.terms, own, strict=True) if t not in cue_words]
-            if query.answer_labels and query.answer_labels <= _TIME_LABELS
+            if query.answer_labels and query.answer_labels <= TIME_LABELS
             else []
         )
         out = []

@@ -146,18 +146,15 @@ def _fit_stages(x: np.ndarray, y: np.ndarray, groups: Sequence[Group], which: Se
     return _Stages(coef, intercept, d_coef, d_intercept, decide)
 
 
-def cross_validate(
-    x: np.ndarray, y: np.ndarray, groups: Sequence[Group], c: float
-) -> tuple[float, np.ndarray, np.ndarray]:
+def cross_validate(x: np.ndarray, y: np.ndarray, groups: Sequence[Group], c: float) -> tuple[float, np.ndarray]:
     """Over FOLDS folds of whole questions dealt in a fixed order: the share of held-out dev questions handled
-    right (the decision, and for an answerable one the top sentence); each question's held-out decision
-    probability; and whether its held-out top sentence answers it."""
+    right (the decision, and for an answerable one the top sentence), and each question's held-out decision
+    probability."""
     from scipy.special import expit
 
     starts = np.cumsum([0, *(g[0] for g in groups)])
     right = 0
     held_p = np.zeros(len(groups))
-    held_top = np.zeros(len(groups), dtype=bool)
     for k in range(FOLDS):
         train = [g for g in range(len(groups)) if g % FOLDS != k]
         held = [g for g in range(len(groups)) if g % FOLDS == k]
@@ -168,9 +165,9 @@ def cross_validate(
             held_p[g] = float(expit(d @ stages.d_coef + stages.d_intercept)) if ranked else 0.0
             says = bool(held_p[g] >= stages.decide) if ranked else False
             answered = groups[g][1]
-            held_top[g] = bool(y[starts[g] + int(np.argmax(p[starts[g] : starts[g + 1]]))]) if ranked else False
-            right += says == answered and (not answered or held_top[g])
-    return right / max(len(groups), 1), held_p, held_top
+            top = bool(y[starts[g] + int(np.argmax(p[starts[g] : starts[g + 1]]))]) if ranked else False
+            right += says == answered and (not answered or top)
+    return right / max(len(groups), 1), held_p
 
 
 def choose_strength(scores: dict[float, float], questions: int) -> float:
@@ -192,7 +189,7 @@ def fit(bot: ChatBot, items: Sequence[QAItem], files: Sequence[Path]) -> dict[st
     stages = _fit_stages(x, y, groups, range(len(groups)), c)
     # The decision's cut from held-out probabilities: a cut fitted where the model has seen the answers sits
     # where those few questions happen to fall, and moved by a third between refits one vocabulary line apart.
-    _, held_p, _ = runs[c]
+    _, held_p = runs[c]
     stages = replace(stages, decide=_best_threshold(held_p, np.asarray([g[1] for g in groups])))
     p = expit(x @ stages.coef + stages.intercept)
     ranked = _ranked(groups, x, p, range(len(groups)))

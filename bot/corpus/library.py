@@ -91,7 +91,7 @@ def _instances(long_forms: dict[str, str], lexicon: Lexicon) -> dict[str, frozen
     return out
 
 
-_TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})
+TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})  # a date or a length of time
 
 
 def _timed(doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -99,7 +99,7 @@ def _timed(doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon) -> 
     clause it stands in, the text between the commas around it."""
     out = []
     for start, end, label in ents:
-        if label not in _TIME_LABELS:
+        if label not in TIME_LABELS:
             continue
         left = max(doc.text.rfind(c, 0, start) for c in ",;:")
         right = min((i for i in (doc.text.find(c, end) for c in ",;:") if i >= 0), default=len(doc.text))
