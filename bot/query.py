@@ -43,6 +43,7 @@ class Query:
     terms: tuple[str, ...]
     expansions: dict[str, frozenset[str]]
     answer_labels: frozenset[str]
+    preferred_labels: frozenset[str]  # the kind each cue lists first ("who": a person, then an organisation)
     specific_labels: frozenset[str]
     topic_words: frozenset[str]  # a yes/no question's topic cue and its synonyms: mentioning it answers
     intents: frozenset[str]
@@ -274,6 +275,7 @@ class QueryAnalyzer:
             terms=tuple(dict.fromkeys(terms)),
             expansions=expansions,
             answer_labels=self.lexicon.answer_labels(joined),
+            preferred_labels=self.lexicon.preferred_labels(joined),
             specific_labels=self.lexicon.specific_labels(joined),
             topic_words=frozenset(
                 w for c in self.lexicon.topic_cues(joined) if yes_no for w in (c, *grouped.get(c, ()))

@@ -155,6 +155,12 @@ def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot
 def test_answering_words_are_bold(bot: ChatBot) -> None:
     reply = bot.ask("How old were the volunteers?")
     assert "**26 to 52 years**" in reply.answer
+    # "How many people": the number that counts people, not the ages beside it; one number is one bold span.
+    assert "**24** volunteers aged 26 to 52" in bot.ask("How many people took part?").answer
+    assert "**2.5 million** people" in bot.ask("How many people worldwide have MS?").answer
+    # A rate asks for a percentage first: a bare number of years is not bolded as if it were the rate.
+    rate = bot.ask("what is the success rate?")
+    assert "**5**" not in rate.answer and "**5 years**" not in rate.answer, rate.answer
 
 
 def test_a_lists_enumerators_are_not_quantities(two_doc_bot: ChatBot) -> None:

@@ -54,12 +54,21 @@ class _Citations:
         return f"[{self._by_quote[key]}]"
 
 
-def _bold(fact: SentenceFacts, labels: frozenset[str]) -> str:
-    """The sentence with the entities of the kind asked for in bold (the answering words)."""
+def _bold(fact: SentenceFacts, query: Query) -> str:
+    """The sentence with the entities of the kind asked for in bold (the answering words): the kind the question's
+    cue prefers when the sentence has one, else any other kind asked for but a bare number ("5" of "5 years" is
+    not a success rate)."""
+    labels = query.preferred_labels & fact.labels or query.answer_labels - {"NUMBER"}
     spans = sorted({(s, e) for s, e, label in fact.entities if label in labels})
+
+    def counts_asked(end: int) -> bool:  # "how many people": the number followed by people, not an age
+        return any(w.strip(",.;:()").lower().removesuffix("s") in query.counted for w in fact.text[end:].split()[:2])
+
+    if query.counted and any(counts_asked(e) for _, e in spans):
+        spans = [(s, e) for s, e in spans if counts_asked(e)]
     merged: list[tuple[int, int]] = []
     for s, e in spans:
-        if merged and s <= merged[-1][1]:
+        if merged and not fact.text[merged[-1][1] : s].strip():  # touching or a space apart: "3 thousand"
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
         else:
             merged.append((s, e))
@@ -187,7 +196,7 @@ class Composer:
                     parts.append("The closest thing it does report:")
         docs = list(dict.fromkeys(s.fact.passage.doc_id for s in chosen))
         for i, s in enumerate(chosen):
-            text = _bold(s.fact, query.answer_labels) if i == 0 and answered else s.fact.text
+            text = _bold(s.fact, query) if i == 0 and answered else s.fact.text
             if len(docs) > 1:
                 name = self.library.documents[s.fact.passage.doc_id].name
                 text = f"*{name[:1].upper()}{name[1:]}:* {text}"

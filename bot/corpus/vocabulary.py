@@ -244,9 +244,17 @@ class Lexicon:
 
     def answer_labels(self, text: str) -> frozenset[str]:
         """The entity kinds an answer must contain; specific cues ("cost") win over generic ones ("how much")."""
+        return frozenset(label for cue in self._deciding_cues(text) for label in self.data.answer_types[cue])
+
+    def preferred_labels(self, text: str) -> frozenset[str]:
+        """The kind each deciding cue lists first: what answers best ("who": a person before an organisation,
+        "success rate": a percentage before any number)."""
+        return frozenset(self.data.answer_types[cue][0] for cue in self._deciding_cues(text))
+
+    def _deciding_cues(self, text: str) -> list[str]:
         matched = self.answer_cues(text)
         specific = [c for c in matched if c not in self.data.generic_answer_cues]
-        return frozenset(label for cue in (specific or matched) for label in self.data.answer_types[cue])
+        return specific or matched
 
 
 def lemma_text(lemmas: Sequence[str]) -> str:
