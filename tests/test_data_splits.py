@@ -15,8 +15,8 @@ from bot.evaluation.scoring import check_references
 from bot.reply import Category
 from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
 
-QA_SETS = ("own", "independent", "external", "blind", "blind2", "second_doc", "second_doc_blind")
-FIRST_ARTICLE = ("own", "independent", "external", "blind", "blind2")
+QA_SETS = ("own", "independent", "external", "external2", "blind", "blind2", "second_doc", "second_doc_blind")
+FIRST_ARTICLE = ("own", "independent", "external", "external2", "blind", "blind2")
 SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind")
 
 
@@ -43,7 +43,9 @@ def test_qa_sets_parse_cover_every_category_and_cite_real_text(tmp_path: Path) -
     items = {
         s: [*load_items(DATA / "qa" / f"{s}.dev.jsonl"), *load_items(DATA / "qa" / f"{s}.test.jsonl")] for s in QA_SETS
     }
-    assert len(items["external"]) >= 60 and all(i.source and i.source.startswith("http") for i in items["external"])
+    for name in ("external", "external2"):  # real questions from public pages, each with its address
+        assert all(i.source and i.source.startswith("http") for i in items[name])
+    assert len(items["external"]) + len(items["external2"]) >= 110
     assert len(items["second_doc"]) >= 20
     everything = [i for rows in items.values() for i in rows]
     assert {c for i in everything for c in i.expected_category} >= set(Category)
