@@ -175,6 +175,7 @@ def test_harmless_look_alikes_are_not_emergencies(bot: ChatBot, message: str) ->
         "My husband has RRMS and read about the stem cell study. What are his chances?",
         "Where can I get this treatment?",
         "where can i find a doctor who does the transplant",
+        "how can I tell whether my wife is a suitable candidate?",
     ],
 )
 def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot, message: str) -> None:

@@ -135,7 +135,10 @@ ADVICE_STRONG = re.compile(
     r"lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|infusion)\b|"
     r"\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|\bfor\s+(me|us|him|her)\s*\?|\bhow\s+do\s+(i|we)\s+(handle|cope|"
     r"deal|manage)\b|\b(help|helps|improve|speed\s+up)\s+(his|her|my)\s+(recovery|ms|symptoms|chances)\b|"
-    r"\bmy\s+(\w+\s+)?risk\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b)",
+    r"\bmy\s+(\w+\s+)?risk\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b|"
+    # "how do I know if I am a good candidate?", "whether my wife is eligible": eligibility of a person
+    r"\b(if|whether)\s+(i|i'?m|we|he|she|my\s+\w+)\s+(am\s+|is\s+|are\s+|would\s+be\s+)?(an?\s+)?(good\s+|suitable\s+|"
+    r"right\s+)?(candidate|eligible|suitable|qualif\w+)\b)",
     _I,
 )
 # Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
