@@ -30,6 +30,7 @@ from bot.evaluation.runner import (
 from bot.evaluation.scoring import check_references, citation_scores, score_reply
 from bot.evaluation.support import SupportScorer, numbers, segment
 from bot.reply import Category, Citation, Reply
+from bot.safety import replies
 from tests.conftest import DATA, KNOWLEDGE
 
 QA = DATA / "qa" / "own.dev.jsonl"
@@ -329,6 +330,14 @@ def test_an_answer_without_citations_has_zero_citation_recall() -> None:
     assert framing.answer_citation.claims == 0
     emergency = score(item(id="e"), Reply("Call 911 now.", Category.EMERGENCY))
     assert emergency.answer_citation.claims == 0 and not emergency.fabricated
+
+
+def test_a_fixed_safety_text_in_any_language_invents_no_numbers_but_an_answer_still_can() -> None:
+    """France's emergency text gives 15 and 112: the bot's own fixed text, not a number made up."""
+    french = score(item(id="fr"), Reply(replies.emergency_text("stroke", "fr"), Category.EMERGENCY, language="fr"))
+    assert not french.fabricated, french.unsupported_numbers
+    made_up = score(item(id="a"), Reply("Call 15 now, 15 people died.", Category.ANSWERED))
+    assert made_up.fabricated
 
 
 def test_a_benefit_without_a_caveat_fails() -> None:

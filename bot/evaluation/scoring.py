@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from bot.answer.caveats import FOOTER
@@ -17,6 +18,7 @@ from bot.corpus.vocabulary import mentions_benefit
 from bot.evaluation.qa_format import QAItem
 from bot.evaluation.support import MARKER, Claim, SupportScorer, normalize, numbers, segment, strip_markers
 from bot.reply import Category, Citation, Reply
+from bot.safety.replies import fixed_texts
 
 if TYPE_CHECKING:
     from bot.corpus.documents import Passage
@@ -113,6 +115,12 @@ def states_benefit(reply: Reply) -> bool:
     return mentions_benefit(strip_markers(reply.answer))
 
 
+@lru_cache(maxsize=1)
+def _fixed_text_numbers() -> frozenset[str]:
+    """The numbers the bot's fixed safety texts give (emergency numbers of each language), phone lines aside."""
+    return frozenset(numbers(CRISIS_LINES.sub(" ", " ".join(fixed_texts())), words=False))
+
+
 def fabricated_numbers(reply: Reply, source: Mapping[str, str], question_text: str = "") -> list[str]:
     """Numbers in the answer found in no cited passage, nor in the question/history, nor a crisis-line number.
 
@@ -121,6 +129,8 @@ def fabricated_numbers(reply: Reply, source: Mapping[str, str], question_text: s
     said = set().union(*(numbers(c.text) for c in claims), *(numbers(u, words=False) for u in unmarked))
     cited = " ".join(source.get(c.passage_id, "") for c in reply.citations)
     allowed = numbers(cited) | numbers(question_text) | CRISIS_NUMBERS
+    if reply.category not in CONTENT_CATEGORIES:  # a fixed safety text: its own numbers ("le 15 ou le 112")
+        allowed |= _fixed_text_numbers()
     return sorted(said - allowed, key=lambda s: (float(s), s))
 
 

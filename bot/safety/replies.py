@@ -107,6 +107,18 @@ DEFAULT_SUGGESTIONS = (
 )
 
 
+def fixed_texts() -> tuple[str, ...]:
+    """Every fixed safety text in every language (emergencies and their extras, English-only notices)."""
+    return (
+        EMERGENCY_EN,
+        *EMERGENCY_I18N.values(),
+        *_EXTRA.values(),
+        *_EXTRA_I18N.values(),
+        *ENGLISH_ONLY.values(),
+        ENGLISH_ONLY_EN,
+    )
+
+
 def emergency_text(kind: str | None, language: str = "en") -> str:
     """The emergency reply for `kind` in `language` (English when there is no translation)."""
     if language != "en" and language in EMERGENCY_I18N:
