@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from langchain_community.retrievers import BM25Retriever
-from langchain_core.documents import Document as LCDocument
+from rank_bm25 import BM25Okapi
 
 from bot.corpus.documents import Passage
 from bot.corpus.index import KnowledgeIndex
@@ -44,19 +43,13 @@ class HybridRetriever:
         for p in library.passages:
             self._order.setdefault(p.doc_id, []).append(p.id)
         terms = {pid: sorted(ts) for pid, ts in library.passage_terms.items()}
-        self.bm25 = {
-            doc_id: BM25Retriever.from_documents(
-                [LCDocument(page_content=" ".join(terms[pid]), id=pid) for pid in order],
-                preprocess_func=str.split,
-                k=len(order),
-            )
-            for doc_id, order in self._order.items()
-        }
+        # rank_bm25 directly: the scores of every passage are needed, not a top-k list of documents.
+        self.bm25 = {doc_id: BM25Okapi([terms[pid] for pid in order]) for doc_id, order in self._order.items()}
 
     def _scores(self, doc_id: str, terms: list[str]) -> np.ndarray:
         if not terms:
             return np.zeros(len(self._order[doc_id]))
-        return np.asarray(self.bm25[doc_id].vectorizer.get_scores(terms))
+        return np.asarray(self.bm25[doc_id].get_scores(terms))
 
     def retrieve(self, query: Query, k: int) -> list[Hit]:
         allowed = [d for d in self._order if not query.routed_docs or d in query.routed_docs]
