@@ -417,6 +417,17 @@ def test_replies_that_name_the_documents_state_no_benefit(two_doc_bot: ChatBot) 
         assert "the ITN news release" in reply.answer or "Immune Tolerance Network" in reply.answer
 
 
+def test_with_several_documents_the_replies_speak_of_the_documents(two_doc_bot: ChatBot) -> None:
+    """No "the article" when two documents answer: gaps, advice and yes/no leads all say "the documents"."""
+    replies_ = [
+        two_doc_bot.ask(m) for m in ("Which hospitals offer it?", "Should I get this treatment?", "Is it safe?")
+    ]
+    assert [r.category for r in replies_] == [Category.NOT_IN_ARTICLE, Category.MEDICAL_ADVICE, Category.ANSWERED]
+    for reply in replies_:
+        assert "The article" not in reply.answer and "it reports" not in reply.answer, reply.answer
+    assert "The documents do not" in replies_[0].answer and "The documents do not" in replies_[2].answer
+
+
 def test_caveat_evidence_must_be_verbatim(tmp_path: Path) -> None:
     target = tmp_path / "k"
     shutil.copytree(KNOWLEDGE, target)

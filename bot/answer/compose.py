@@ -85,9 +85,14 @@ class Composer:
         self.library = library
         self.answerability = answerability
         self.model = answerability.model
+        # How the replies speak of the knowledge folder: one article, or several documents.
+        one = len(library.documents) == 1
+        self._does_not = "The article does not" if one else "The documents do not"
+        self._reports = "it reports" if one else "they report"
+        self._does_report = "it does report" if one else "they do report"
 
     def _gap(self, query: Query) -> str:
-        text = "The article does not say." if len(self.library.documents) == 1 else "The documents do not say."
+        text = f"{self._does_not} say."
         unstated = [f"“{w}”" for w in query.unstated]
         if unstated:
             text += " It does not mention " + ", ".join(unstated) + "."
@@ -168,32 +173,26 @@ class Composer:
             chosen = follow
         elif answered:
             chosen = self.choose(query, scored)
-            one = len(self.library.documents) == 1
             if query.premises:  # a quantifier the documents do not state is named before what they report
                 words = ", ".join(f"“{w}”" for w in query.premises)
-                who = "The article does not" if one else "The documents do not"
-                parts.append(f"{who} mention {words}. Here is what {'it reports' if one else 'they report'}:")
+                parts.append(f"{self._does_not} mention {words}. Here is what {self._reports}:")
             elif query.yes_no:
-                parts.append(
-                    "The article does not answer this with a simple yes or no. Here is what it reports:"
-                    if one
-                    else "The documents do not answer this with a simple yes or no. Here is what they report:"
-                )
+                parts.append(f"{self._does_not} answer this with a simple yes or no. Here is what {self._reports}:")
         else:
             related = [s for s in scored if s.p >= self.model.related]
             if advice:
-                parts.append("The article does not answer this for any one person.")
+                parts.append(f"{self._does_not} answer this for any one person.")
                 chosen = related[:2]
                 if chosen:
-                    parts.append("What it reports, in general:")
+                    parts.append(f"What {self._reports}, in general:")
             else:
                 parts.append(self._gap(query))
                 if answering and query.unstated:
                     chosen = self.choose(query, answering, most=2)
-                    parts.append("What it does report:")
+                    parts.append(f"What {self._does_report}:")
                 elif related:
                     chosen = related[:1]
-                    parts.append("The closest thing it does report:")
+                    parts.append(f"The closest thing {self._does_report}:")
         docs = list(dict.fromkeys(s.fact.passage.doc_id for s in chosen))
         for i, s in enumerate(chosen):
             text = _bold(s.fact, query) if i == 0 and answered else s.fact.text
