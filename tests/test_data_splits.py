@@ -15,9 +15,19 @@ from bot.evaluation.scoring import check_references
 from bot.reply import Category
 from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
 
-QA_SETS = ("own", "independent", "external", "external2", "blind", "blind2", "second_doc", "second_doc_blind")
+QA_SETS = (
+    "own",
+    "independent",
+    "external",
+    "external2",
+    "blind",
+    "blind2",
+    "second_doc",
+    "second_doc_blind",
+    "second_doc_blind2",
+)
 FIRST_ARTICLE = ("own", "independent", "external", "external2", "blind", "blind2")
-SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind")
+SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2")
 
 
 def test_frozen_test_halves_are_unchanged() -> None:
