@@ -260,7 +260,7 @@ class QueryAnalyzer:
             grouped.setdefault(w, set()).update(opposite)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         intents = self.lexicon.intents(joined)
-        if "definition" in intents and not asks_meaning and len(set(terms) - alias_words(aliases)) > 3:
+        if "definition" in intents and not asks_meaning and len(set(terms) - named) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
         if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":
             intents -= {"definition"}  # "what were they like?" asks about someone, not what a term means

@@ -246,7 +246,8 @@ class Library:
         self.sentences: dict[Key, SentenceFacts] = {}
         for (p, i, s), d in zip(texts, docs, strict=True):
             lemmas = lemmas_of(d)
-            lemmas += [w for short, long in spelled.items() if short in {t.text for t in d} for w in long.split()]
+            tokens = {t.text for t in d}
+            lemmas += [w for short, long in spelled.items() if short in tokens for w in long.split()]
             joined = lemma_text(lemmas)
             # A quotation that names nobody is its paragraph's speaker's words: it is found by their name too.
             lemmas += (

@@ -223,13 +223,14 @@ class Lexicon:
         shaped = {k for k, pats in self.data.intent_patterns.items() if any(p.search(text) for p in pats)}
         return frozenset(cued | shaped)
 
-    def answer_cues(self, text: str) -> list[str]:
+    @lru_cache(maxsize=1024)  # noqa: B019 - one lexicon per bot; asked for the same question by every label reader
+    def answer_cues(self, text: str) -> tuple[str, ...]:
         """The answer-type cues in a question."""
         for phrase in self.data.not_cues:  # "high-dose therapy" names a treatment, it does not ask for a dose
             text = f" {text} ".replace(f" {phrase} ", " ").strip()
         for pattern in self.data.not_cue_patterns:  # "where do they come from?" asks for a source, not a place
             text = pattern.sub(" ", text)
-        return [cue for cue in self.data.answer_types if phrase_in(cue, text)]
+        return tuple(cue for cue in self.data.answer_types if phrase_in(cue, text))
 
     def topic_cues(self, text: str) -> frozenset[str]:
         """The cues of a question that name a topic rather than a question word ("medication", "insurance"):
@@ -251,9 +252,9 @@ class Lexicon:
         "success rate": a percentage before any number)."""
         return frozenset(self.data.answer_types[cue][0] for cue in self._deciding_cues(text))
 
-    def _deciding_cues(self, text: str) -> list[str]:
+    def _deciding_cues(self, text: str) -> tuple[str, ...]:
         matched = self.answer_cues(text)
-        specific = [c for c in matched if c not in self.data.generic_answer_cues]
+        specific = tuple(c for c in matched if c not in self.data.generic_answer_cues)
         return specific or matched
 
 
