@@ -516,6 +516,25 @@ def test_concurrent_openers_migrate_exactly_once(db_path: Path) -> None:
     assert raw(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
+def test_opening_waits_for_another_writer_instead_of_failing(db_path: Path) -> None:
+    # Another process mid-write holds the file's write lock while the bot starts. Switching the file to WAL
+    # then fails at once in SQLite (no busy wait), which is how six openers at a time failed under CI load.
+    _make_v1(db_path)
+    writer = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE triage_items SET assignee = 'Ana' WHERE id = 1")
+    release = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    release.start()
+    try:
+        store = Store(db_path)
+    finally:
+        release.join()
+        writer.close()
+    assert store.schema_version == SCHEMA_VERSION
+    assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
+    assert store.get_item(1).assignee == "Ana"  # the other writer's change is kept, then migrated
+
+
 def test_a_database_from_a_newer_version_is_refused(db_path: Path) -> None:
     Store(db_path).log_turn("s", "q", reply(Category.ANSWERED))
     conn = sqlite3.connect(db_path)

@@ -11,6 +11,7 @@ import csv
 import json
 import re
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -486,8 +487,7 @@ class Store:
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             self._check_version(version)
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")  # persistent: readers never block the writer
+            self._use_wal(conn)
             while version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -504,6 +504,24 @@ class Store:
                     raise
         finally:
             conn.close()
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL (persistent: readers never block the writer), waiting out other openers.
+
+        The switch needs the file to itself, and SQLite answers "database is locked" at once, without its busy
+        handler, when two connections would wait on each other for that. So the wait is done here, up to the
+        same timeout every other lock gets.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
