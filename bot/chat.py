@@ -105,7 +105,7 @@ class ChatBot:
         self.safety = safety or Safety(
             nlp,
             embeddings,
-            set().union(*self.library.passage_terms.values(), *(a.split() for a in self.library.aliases)),
+            set().union(self.library.words, *(a.split() for a in self.library.aliases)),
             settings.data_dir,
             subject=self.library.subject(),
             suggestions=self.library.suggestions(),

@@ -290,6 +290,19 @@ def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any,
     assert "CARE_SITE" in labels["Patients"] and "CARE_SITE" not in labels["The"]
 
 
+def test_what_makes_a_message_about_the_documents_is_their_own_words_not_the_vocabulary(
+    nlp: Any, tmp_path: Path, bot: ChatBot
+) -> None:
+    """A document's phrase ("more effective") finds a question's synonym ("help") when answering, but a synonym
+    alone does not make a message about the documents: "help me fix my car" is still off topic."""
+    path = tmp_path / "doc.md"
+    path.write_text("---\ntitle: A study\n---\nThe new drug was more effective than the old one.\n", encoding="utf-8")
+    library = Library([parse_document(path)], nlp, load_vocabulary())
+    (fact,) = library.sentences.values()
+    assert "help" in fact.terms and "effective" in library.words and "help" not in library.words
+    assert bot.ask("Can you help me fix my car's brakes?").category is Category.OUT_OF_SCOPE
+
+
 def test_a_length_of_time_answers_only_when_its_clause_is_about_what_is_asked(bot: ChatBot) -> None:
     """ "How long were they followed?" is answered by "after a follow-up of 5 years"; "how long does the
     chemotherapy take?" is not: the article's lengths of time measure the follow-up, not the chemotherapy."""

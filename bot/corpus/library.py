@@ -244,6 +244,7 @@ class Library:
             {short: long for short, long in long_forms.items() if short in terms_abbreviated}, self.lexicon
         )
         self.sentences: dict[Key, SentenceFacts] = {}
+        own_words: set[str] = set()
         for (p, i, s), d in zip(texts, docs, strict=True):
             lemmas = lemmas_of(d)
             tokens = {t.text for t in d}
@@ -258,6 +259,8 @@ class Library:
             quantities = [t for t in d if _quantity(t)]
             labels = {k for _, _, k in ents} | ({"NUMBER"} if quantities else set())
             labels |= {kind for kind, ws in vocabulary.kind_words.items() if any(phrase_in(w, joined) for w in ws)}
+            content = frozenset(content_terms(lemmas, self.stop, self.nlp_stop))
+            own_words |= content
             self.sentences[(p.id, i)] = SentenceFacts(
                 passage=p,
                 index=i,
@@ -265,8 +268,7 @@ class Library:
                 lemma_text=joined,
                 # A phrase of the vocabulary in the sentence ("adverse event") also stands for its group's words
                 # ("complication"), as a question's phrase does: both sides meet on the same words.
-                terms=frozenset(content_terms(lemmas, self.stop, self.nlp_stop))
-                | {w for p, ws in self.lexicon.phrases(joined).items() for w in ws},
+                terms=content | {w for p, ws in self.lexicon.phrases(joined).items() for w in ws},
                 labels=frozenset(labels),
                 entities=tuple(ents) + tuple((t.idx, t.idx + len(t.text), "NUMBER") for t in quantities),
                 numbers=frozenset(numbers(s)),
@@ -279,6 +281,8 @@ class Library:
                     d[j].lemma_.lower() for t in quantities for j in range(t.i + 1, min(t.i + 3, len(d)))
                 ),
             )
+        # The documents' own words, without what the vocabulary adds: what makes a message about them.
+        self.words = frozenset(own_words)
         self.numbers = frozenset(n for f in self.sentences.values() for n in f.numbers)
         by_doc: dict[str, list[SentenceFacts]] = {doc_id: [] for doc_id in self.documents}
         for f in self.sentences.values():
