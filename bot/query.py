@@ -98,6 +98,21 @@ class Query:
         return frozenset(words | self.canonical_terms | self.initialisms)
 
 
+def _outside_brackets(doc: Any, lemmas: Sequence[str]) -> list[str]:
+    """The lemmas (one per word of `doc`) outside brackets: a gloss in brackets restates what precedes it
+    ("what is HSCT for MS (multiple sclerosis)?") and does not change the question's shape."""
+    words = (t for t in doc if not t.is_space)
+    out, depth = [], 0
+    for lemma in lemmas:
+        for t in words:
+            depth += (t.text == "(") - (t.text == ")")
+            if not t.is_punct:
+                break
+        if depth <= 0:
+            out.append(lemma)
+    return out
+
+
 class QueryAnalyzer:
     """Builds a Query: one spaCy pass (one more for the context, and for the whole of a message that tells a
     story before it asks) and one batched embedding call per message."""
@@ -259,7 +274,7 @@ class QueryAnalyzer:
         for w, opposite in denied.items():
             grouped.setdefault(w, set()).update(opposite)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
-        intents = self.lexicon.intents(joined)
+        intents = self.lexicon.intents(lemma_text(_outside_brackets(doc, lemmas)))
         if "definition" in intents and not asks_meaning and len(set(terms) - named) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
         if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":

@@ -379,8 +379,10 @@ def test_a_yes_no_question_about_medication_is_not_a_request_for_a_drug_name(bot
     assert bot.ask("Is the treatment covered by insurance?").category is Category.NOT_IN_ARTICLE
 
 
-def test_what_is_the_treatment_tells_its_steps(bot: ChatBot) -> None:
-    reply = bot.ask("what is hsct?")
+@pytest.mark.parametrize("question", ["what is hsct?", "What is HSCT for MS (Multiple Sclerosis)?"])
+def test_what_is_the_treatment_tells_its_steps(bot: ChatBot, question: str) -> None:
+    """A gloss in brackets does not change what is asked."""
+    reply = bot.ask(question)
     assert reply.category is Category.ANSWERED, reply.answer
     cited = [reply.citations[int(n) - 1].quote for n in dict.fromkeys(MARKER.findall(reply.answer))]
     assert any("stem cells were collected" in q for q in cited), reply.answer
