@@ -113,6 +113,15 @@ def _outside_brackets(doc: Any, lemmas: Sequence[str]) -> list[str]:
     return out
 
 
+def _subset_named(span: Any) -> list[Any]:
+    """In "how many of <a group> are <X>?", the X: a noun right after the first verb when that verb is "be"."""
+    verbs = [t for t in span if t.pos_ in ("AUX", "VERB")]
+    if not verbs or verbs[0].lemma_ != "be":
+        return []
+    after = [t for t in span[verbs[0].i - span.start + 1 :] if t.pos_ not in ("DET", "ADJ", "NUM")][:1]
+    return [t for t in after if t.pos_ in ("NOUN", "PROPN")]
+
+
 class QueryAnalyzer:
     """Builds a Query: one spaCy pass (one more for the context, and for the whole of a message that tells a
     story before it asks) and one batched embedding call per message."""
@@ -392,6 +401,9 @@ class QueryAnalyzer:
         for t in doc:
             if t.lower_ in ("many", "much") and t.i > 0 and doc[t.i - 1].lower_ == "how":
                 nouns = [n for n in doc[t.i + 1 : t.i + 4] if n.pos_ in ("NOUN", "PROPN")]
+                if doc[t.i + 1 : t.i + 2].text.lower() == "of":
+                    # "how many of the people were women?" counts women: the noun after the verb "be"
+                    nouns = _subset_named(doc[t.i + 2 :]) or nouns
                 if nouns:
                     word = self.lexicon.correct(nouns[0].lemma_.lower())  # "peple" counts people
                     return frozenset({word, *grouped.get(word, set())})

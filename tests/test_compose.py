@@ -152,6 +152,14 @@ def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot
     assert "definition" in bot.analyzer.analyse("what is remission?").intents
 
 
+def test_how_many_of_a_group_are_x_counts_the_x(bot: ChatBot) -> None:
+    """ "How many of the people were women?" counts women: the count of people who died does not answer it."""
+    reply = bot.ask("How many of the people in the trial were women?")
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    died = bot.ask("How many of the patients died?")
+    assert died.category is Category.ANSWERED and "**Three** participants died" in died.answer, died.answer
+
+
 def test_answering_words_are_bold(bot: ChatBot) -> None:
     reply = bot.ask("How old were the volunteers?")
     assert "**26 to 52 years**" in reply.answer
