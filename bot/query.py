@@ -59,6 +59,7 @@ class Query:
     previous: tuple[tuple[str, int], ...]  # for "then what?": the sentences the last answer quoted, in its order
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
+    anchors: frozenset[str]  # words of a reference point in time ("after the transplant"), not what is measured
     initialisms: frozenset[str]
     instances: frozenset[str]  # "what type of X?": the documents' terms that name a kind of X (an answer names one)
     context: str
@@ -318,6 +319,7 @@ class QueryAnalyzer:
             previous=self._previous(history) if "next" in intents and len(set(terms)) <= 1 else (),
             aliases=aliases,
             counted=self._counted(doc, grouped),
+            anchors=self._anchors(doc),
             initialisms=self._initialisms(doc),
             instances=frozenset(
                 t for m in _KIND_OF.finditer(content) for t in self.library.instances.get(m.group(1), ())
@@ -408,6 +410,21 @@ class QueryAnalyzer:
                     word = self.lexicon.correct(nouns[0].lemma_.lower())  # "peple" counts people
                     return frozenset({word, *grouped.get(word, set())})
         return frozenset()
+
+    def _anchors(self, doc: Any) -> frozenset[str]:
+        """The lemmas of the phrases that name a point in time: from an anchor word ("after") to the next verb,
+        conjunction or punctuation mark. Right after the cue ("how long after the treatment ...?") the phrase
+        is what is asked: the time since that point."""
+        out: set[str] = set()
+        inside = False
+        for t in doc:
+            if t.lower_ in self.lexicon.data.time_anchors:
+                inside = not (t.i > 0 and doc[t.i - 1].lower_ in ("long", "soon"))
+            elif t.is_punct or t.pos_ in ("VERB", "AUX", "CCONJ", "SCONJ"):
+                inside = False
+            elif inside and not t.is_stop:
+                out.add(t.lemma_.lower())
+        return frozenset(out)
 
     @staticmethod
     def _context(terms: list[str], lemmas: list[str], history: Sequence[dict[str, str]]) -> str:

@@ -317,9 +317,19 @@ def test_a_length_of_time_answers_only_when_its_clause_is_about_what_is_asked(bo
     followed = next(f for f in bot.library.sentences.values() if "follow-up of 5 years" in f.text)
     assert [label for label, words in followed.timed if "follow" in words] == ["DURATION"]
     assert not any("remission" in words for _, words in followed.timed), "the next clause is not the time's"
-    reply = bot.ask("How long were the participants followed after treatment?")
-    assert reply.category is Category.ANSWERED and "follow-up of 5 years" in reply.citations[0].quote, reply.answer
-    for question in ("How long does the chemotherapy take?", "how long does recovery take?"):
+    for question in (
+        "How long were the participants followed after treatment?",
+        "How long after the treatment were they followed?",
+    ):
+        reply = bot.ask(question)
+        assert reply.category is Category.ANSWERED and "follow-up of 5 years" in reply.citations[0].quote, reply.answer
+    # A reference point ("after the treatment") is not what is measured: a time after the treatment does not say
+    # how long the immune system takes to recover.
+    for question in (
+        "How long does the chemotherapy take?",
+        "how long does recovery take?",
+        "how long until the immune system is back to normal after the treatment",
+    ):
         reply = bot.ask(question)
         assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
         check_invariants(reply)

@@ -209,11 +209,10 @@ class Answerability:
         # "How long ...?", "when ...?": a date or length of time answers when its clause is about what is asked
         # (a word of the question besides the cue), not any time the sentence mentions.
         cue_words = {w for cue in self.library.lexicon.answer_cues(query.lemma_text) for w in cue.split()}
-        timed = (
-            [(a, w) for t, (a, w) in zip(query.terms, own, strict=True) if t not in cue_words]
-            if query.answer_labels and query.answer_labels <= TIME_LABELS
-            else []
-        )
+        # The words of a reference point ("after the transplant") do not say what is measured, unless nothing else does.
+        asked_terms = [(t, c) for t, c in zip(query.terms, own, strict=True) if t not in cue_words]
+        measured = [(t, c) for t, c in asked_terms if t not in query.anchors] or asked_terms
+        timed = [c for _, c in measured] if query.answer_labels and query.answer_labels <= TIME_LABELS else []
         out = []
         for hit in hits:
             p = hit.passage

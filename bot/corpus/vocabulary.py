@@ -48,6 +48,7 @@ class VocabularyData:
     not_cue_patterns: tuple[re.Pattern[str], ...] = ()
     kind_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     frame_patterns: tuple[re.Pattern[str], ...] = ()
+    time_anchors: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -91,6 +92,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         not_cue_patterns=tuple(re.compile(p) for p in raw.get("not_cue_patterns") or ()),
         kind_words={str(k): words(v) for k, v in (raw.get("kind_words") or {}).items()},
         frame_patterns=tuple(re.compile(p) for p in raw.get("frame_patterns") or ()),
+        time_anchors=frozenset(words(raw.get("time_anchors") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
