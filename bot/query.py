@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.corpus.documents import split_sentences
-from bot.corpus.library import Library, alias_words, content_terms, lemmas_of
+from bot.corpus.library import Library, alias_words, content_terms
 from bot.corpus.numbers import numbers
 from bot.corpus.vocabulary import lemma_text, phrase_in
 from bot.safety.text import clean_text
@@ -207,13 +207,7 @@ class QueryAnalyzer:
     def _lemmas(self, doc: Any) -> list[str]:
         """Lemmas, except where the lemmatiser strays from a word the documents use ("rrms" -> "rrm") or from a
         word of the vocabulary's synonyms ("better" -> "well")."""
-        corpus, synonyms = self.lexicon.corpus, self.lexicon.synonym_words
-        lemmas = lemmas_of(doc)
-        surface = [t.lower_ for t in doc if not t.is_space and not t.is_punct]
-        return [
-            s if (s in corpus and w not in corpus) or (s in synonyms and w not in synonyms) else w
-            for w, s in zip(lemmas, surface, strict=True)
-        ]
+        return self.lexicon.lemmas(doc, keep=self.lexicon.corpus)
 
     def analyse(self, text: str, history: Sequence[dict[str, str]] = (), *, language: str = "en") -> Query:
         text = clean_text(text)  # idempotent: ChatBot.ask has cleaned already; fit and eval call this directly
@@ -255,14 +249,14 @@ class QueryAnalyzer:
         stated = frozenset(numbers(question))  # a number the patient tells about themselves is not a claim to check
         premise_words = self.lexicon.data.premise_words
         typed = [t.lower_ for t in doc if not t.is_space and not t.is_punct]  # the words as the patient wrote them
-        premises = tuple(
-            dict.fromkeys(
-                s for w, s in zip(lemmas, typed, strict=True) if w in premise_words and w not in self.lexicon.corpus
-            )
-        )
+        # Each premise as typed (to name it back) and its lemma (the term it is matched as).
+        premise_lemma = {
+            s: w for w, s in zip(lemmas, typed, strict=True) if w in premise_words and w not in self.lexicon.corpus
+        }
+        premises = tuple(premise_lemma)
         # A claim the documents answer by its opposite ("approved?" where they say "experimental") is asked, not
         # assumed: it is answered with what they say, after naming the word they do not use.
-        denied = {w: self.lexicon.denied_by(w) for w in premises}
+        denied = {s: self.lexicon.denied_by(w) | self.lexicon.denied_by(s) for s, w in premise_lemma.items()}
         sentences = list(split_sentences(text)) if len(text) > 120 else []
         # The text is embedded with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
         # The search leaves out a name that only says which document ("in the XYZ study"), as the terms do.
@@ -281,8 +275,8 @@ class QueryAnalyzer:
             for word in alias.split():
                 grouped.setdefault(word, set()).update({term, *term.replace("/", " ").split()})
         grouped.update(phrases)
-        for w, opposite in denied.items():
-            grouped.setdefault(w, set()).update(opposite)
+        for s, opposite in denied.items():
+            grouped.setdefault(premise_lemma[s], set()).update(opposite)  # the term is the lemma ("approve")
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         intents = self.lexicon.intents(lemma_text(_outside_brackets(doc, lemmas)))
         if "definition" in intents and not asks_meaning and len(set(terms) - named) > 3:

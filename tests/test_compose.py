@@ -368,6 +368,9 @@ def test_a_claim_the_documents_answer_by_its_opposite_is_answered(bot: ChatBot) 
     assert reply.answer.startswith("The article does not mention “approved”. Here is what it reports:")
     assert "investigational" in " ".join(c.quote for c in reply.citations)
     check_invariants(reply)
+    # The claim is named as typed and matched as its lemma: "approved" is found by the article's opposite word.
+    query = bot.analyzer.analyse("Is HSCT approved?")
+    assert query.premises == ("approved",) and "investigational" in query.expansions["approve"]
     assert bot.ask("So it is proven to work?").category is Category.NOT_IN_ARTICLE
 
 

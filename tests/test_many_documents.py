@@ -114,3 +114,16 @@ def test_a_large_folder_searches_only_the_documents_closest_to_the_question(
     hits = big.retriever.retrieve(big.analyzer.analyse("How many people took part?"), k=12)
     assert 1 <= len({h.passage.doc_id for h in hits}) <= MAX_DOCUMENTS < len(big.library.documents)
     assert big.ask("How many people took part?").category is Category.ANSWERED
+
+
+def test_where_to_find_the_data_asks_for_a_source_not_a_place(two_doc_bot: ChatBot) -> None:
+    """ "Where can I find the data?" is answered by the sentence that says where the data are, not by any sentence
+    naming an organisation; the document's "data" and the question's "data" are one word on both sides (spaCy's
+    lemma "datum" is not used on either)."""
+    listing = next(f for f in two_doc_bot.library.sentences.values() if "TrialShare" in f.text)
+    assert "data" in listing.terms
+    reply = two_doc_bot.ask("where can i find the halt-ms data")
+    assert reply.category is Category.ANSWERED and "TrialShare" in reply.citations[0].quote, reply.answer
+    assert "GPE" not in two_doc_bot.analyzer.analyse("where can i find the halt-ms data").answer_labels
+    # ... while "where is the treatment offered?" still asks for a place.
+    assert "GPE" in two_doc_bot.analyzer.analyse("Where is the treatment offered?").answer_labels

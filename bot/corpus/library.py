@@ -236,7 +236,7 @@ class Library:
         # except the documents' subjects: their names are everywhere and say which document, not which fact.
         subjects = {term for term, _ in self.aliases.values()}
         long_forms = {
-            short: lemma_text(lemmas_of(nlp(long, disable=extra)))
+            short: lemma_text(self.lexicon.lemmas(nlp(long, disable=extra)))
             for short, long in _abbreviations(s for _, _, s in texts).items()
         }
         spelled = {short: long for short, long in long_forms.items() if short.lower() not in subjects}
@@ -246,7 +246,7 @@ class Library:
         self.sentences: dict[Key, SentenceFacts] = {}
         own_words: set[str] = set()
         for (p, i, s), d in zip(texts, docs, strict=True):
-            lemmas = lemmas_of(d)
+            lemmas = self.lexicon.lemmas(d)
             tokens = {t.text for t in d}
             lemmas += [w for short, long in spelled.items() if short in tokens for w in long.split()]
             joined = lemma_text(lemmas)

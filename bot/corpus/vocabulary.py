@@ -218,6 +218,20 @@ class Lexicon:
             text = p.sub(lambda m: m.string[m.start() : m.start("frame")] + m.string[m.end("frame") : m.end()], text)
         return " ".join(text.split())
 
+    def lemmas(self, doc: Any, keep: frozenset[str] = frozenset()) -> list[str]:
+        """spaCy's lemmas of the words of `doc`, except where the lemmatiser strays from a word of the vocabulary's
+        synonyms ("data" -> "datum", "better" -> "well") or of `keep`. Questions and documents both go through
+        here, so both sides meet on the same words."""
+        synonyms = self.synonym_words
+        out = []
+        for t in doc:
+            if t.is_space or t.is_punct:
+                continue
+            w, s = t.lemma_.lower(), t.lower_
+            strays = (s in synonyms and w not in synonyms) or (s in keep and w not in keep)
+            out.append(s if strays else w)
+        return out
+
     def intents(self, text: str) -> frozenset[str]:
         """The intents cued by the question's words (its frame words aside) and by its shape."""
         content = self.unframed(text)
