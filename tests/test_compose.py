@@ -284,6 +284,15 @@ def test_high_dose_names_a_treatment_while_what_dose_asks_for_one(bot: ChatBot) 
     assert bot.ask("Which patients does the high-dose therapy help?").category is Category.ANSWERED
 
 
+def test_which_ms_drugs_asks_which_drug_though_a_word_stands_between(bot: ChatBot) -> None:
+    """ "Which MS drugs had they tried?" asks for a drug by name, which the article never gives; a verb between
+    ("what does the drug do?") makes it another question."""
+    assert "DRUG" in bot.analyzer.analyse("Which MS drugs had the participants tried?").answer_labels
+    assert "DRUG" in bot.analyzer.analyse("what kind of drug did they get?").answer_labels
+    assert "DRUG" not in bot.analyzer.analyse("what does the drug do?").answer_labels
+    assert bot.ask("Which MS drugs had the participants tried?").category is Category.NOT_IN_ARTICLE
+
+
 def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any, tmp_path: Path) -> None:
     """ "Which hospital?" is answered only by a sentence that names a hospital or clinic: an institute that funded
     a study is an organisation, not a place of care."""

@@ -18,6 +18,7 @@ import yaml
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
 QUESTION_WORDS = frozenset({"who", "whom", "whose", "when", "where", "what", "which", "how"})
+_AUXILIARIES = "be|do|have|can|could|will|would|shall|should|may|might|must"
 _WORD = re.compile(r"[a-z][a-z\-/]*[a-z]|[a-z]")
 
 
@@ -119,6 +120,17 @@ class Lexicon:
         # Two-word phrases a slip can be mended into: the synonyms' and the question cues' ("how many").
         cues = [*data.answer_types, *(c for cs in data.intents.values() for c in cs)]
         self._phrases = frozenset(p for p in (*(p for g in data.synonyms for p in g), *cues) if p.count(" ") == 1)
+        # A which/what cue matches with up to two words between ("which MS drugs" asks "which drug"), but not
+        # across a verb ("what does the drug do?" asks what it does).
+        self._cue_patterns = {
+            cue: re.compile(
+                rf"(?<!\S){first} (?:(?!(?:{_AUXILIARIES})\b)\S+ ){{0,2}}{re.escape(rest)}(?!\S)"
+                if first in ("which", "what") and rest
+                else rf"(?<!\S){re.escape(cue)}(?!\S)"
+            )
+            for cue in data.answer_types
+            for first, _, rest in [cue.partition(" ")]
+        }
         self._by_initial: dict[str, list[str]] = {}
         for w in self.known:
             self._by_initial.setdefault(w[0], []).append(w)
@@ -246,7 +258,7 @@ class Lexicon:
             text = f" {text} ".replace(f" {phrase} ", " ").strip()
         for pattern in self.data.not_cue_patterns:  # "where do they come from?" asks for a source, not a place
             text = pattern.sub(" ", text)
-        return tuple(cue for cue in self.data.answer_types if phrase_in(cue, text))
+        return tuple(cue for cue, pattern in self._cue_patterns.items() if pattern.search(text))
 
     def topic_cues(self, text: str) -> frozenset[str]:
         """The cues of a question that name a topic rather than a question word ("medication", "insurance"):
