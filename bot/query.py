@@ -57,6 +57,7 @@ class Query:
     yes_no: bool
     asks_meaning: bool  # "what does X stand for?": the answer spells X out
     previous: tuple[tuple[str, int], ...]  # for "then what?": the sentences the last answer quoted, in its order
+    seen: frozenset[tuple[str, int]]  # for "what about the other ...?": the sentences the last answer quoted
     aliases: dict[str, tuple[str, frozenset[str]]]
     counted: frozenset[str]
     anchors: frozenset[str]  # words of a reference point in time ("after the transplant"), not what is measured
@@ -311,6 +312,7 @@ class QueryAnalyzer:
             asks_meaning=asks_meaning,
             # Only a bare "then what?" continues; "and then how old were they?" asks a question of its own.
             previous=self._previous(history) if "next" in intents and len(set(terms)) <= 1 else (),
+            seen=frozenset(self._previous(history)) if set(lemmas) & self.lexicon.data.other_words else frozenset(),
             aliases=aliases,
             counted=self._counted(doc, grouped),
             anchors=self._anchors(doc),

@@ -248,6 +248,20 @@ def test_what_type_of_x_is_answered_by_a_sentence_that_names_one(bot: ChatBot, q
     check_invariants(reply)
 
 
+def test_what_about_the_other_one_is_not_answered_with_what_was_just_quoted(bot: ChatBot) -> None:
+    """ "What about the other guy from NIAID?" after Fauci's quote asks for someone else's words."""
+    first = bot.ask("what does fauci say about it?")
+    assert "Fauci" in first.answer, first.answer
+    history = [
+        {"role": "user", "content": "what does fauci say about it?"},
+        {"role": "assistant", "content": first.answer},
+    ]
+    reply = bot.ask("what about the other guy from niaid, what does he say?", history)
+    lead = reply.citations[int(MARKER.findall(reply.answer)[0]) - 1].quote
+    assert reply.category is Category.ANSWERED and "Rotrosen" in lead, reply.answer
+    check_invariants(reply)
+
+
 def test_then_what_continues_from_where_the_last_answer_stopped(bot: ChatBot) -> None:
     """ "Then what happens?" gets what the document says next, after the last sentence the previous answer
     quoted, in the document's order; without a previous answer there is nothing to continue."""

@@ -220,7 +220,8 @@ class Answerability:
             total = sum(w for _, w in concepts) or 1.0
             facts = [self.library.sentences[(p.id, i)] for i in range(len(p.sentences))]
             cov_p = sum(w for a, w in concepts if any(_matches(a, f) for f in facts)) / total
-            for fact in facts:
+            # "What about the other ...?": what the last answer quoted is not what is asked for now.
+            for fact in (f for f in facts if f.key not in query.seen):
                 vec = self.vectors.get(fact.key)
                 cos = float(vec @ query.search_vector) if vec is not None else hit.dense
                 cov = sum(w for a, w in concepts if _matches(a, fact)) / total

@@ -50,6 +50,7 @@ class VocabularyData:
     kind_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     frame_patterns: tuple[re.Pattern[str], ...] = ()
     time_anchors: frozenset[str] = frozenset()
+    other_words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -94,6 +95,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         kind_words={str(k): words(v) for k, v in (raw.get("kind_words") or {}).items()},
         frame_patterns=tuple(re.compile(p) for p in raw.get("frame_patterns") or ()),
         time_anchors=frozenset(words(raw.get("time_anchors") or ())),
+        other_words=frozenset(words(raw.get("other_words") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
