@@ -397,6 +397,16 @@ def test_a_claim_the_documents_answer_by_its_opposite_is_answered(bot: ChatBot) 
     assert bot.ask("So it is proven to work?").category is Category.NOT_IN_ARTICLE
 
 
+def test_an_unconfirmed_claim_about_the_effect_is_met_with_what_the_article_reports(bot: ChatBot) -> None:
+    """ "Will this be permanent?" cannot be confirmed, but the patient still learns what the article reports about
+    the treatment's effect, and that result brings its risk line."""
+    reply = bot.ask("will this be permanent?")
+    assert reply.category is Category.NOT_IN_ARTICLE
+    assert reply.answer.startswith("The article does not say. It does not mention “permanent”.\n\nWhat it does report:")
+    assert mentions_benefit(MARKER.sub("", reply.answer)) and FOOTER in reply.caveats and len(reply.caveats) > 1
+    check_invariants(reply)
+
+
 def test_a_quantifier_premise_is_named_and_answered_with_what_the_article_reports(bot: ChatBot) -> None:
     """ "Everyone" is not a claim to confirm but a count to correct: the article says how many did."""
     reply = bot.ask("so everyone went into remission?")

@@ -187,8 +187,11 @@ class Composer:
                     parts.append(f"What {self._reports}, in general:")
             else:
                 parts.append(self._gap(query))
-                if answering and query.unstated:
-                    chosen = self.choose(query, answering, most=2)
+                # A claim about the treatment's effect ("will it be permanent?") that the documents do not make
+                # is still met with what they report about its effect, with its risks.
+                effect = [s for s in scored if s.fact.benefit][:1] if query.intents & {"benefit", "cure"} else []
+                if (answering or effect) and query.unstated:
+                    chosen = self.choose(query, answering, most=2) if answering else effect
                     parts.append(f"What {self._does_report}:")
                 elif related:
                     chosen = related[:1]
