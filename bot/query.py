@@ -51,6 +51,7 @@ class Query:
     unstated_numbers: tuple[str, ...]
     premises: tuple[str, ...]
     claims: tuple[str, ...]  # the premises that are claims, not quantifiers
+    denied: tuple[str, ...]  # the premises the documents answer by their opposite ("approved?" / "experimental")
     unstated_names: tuple[str, ...]
     unknown_nouns: tuple[str, ...]
     name_docs: frozenset[str]  # the documents that use a name the question uses, when only some do
@@ -81,6 +82,12 @@ class Query:
     def unstated(self) -> tuple[str, ...]:
         """What the question states that no document states: a premise word, a number, a name."""
         return (*self.premises, *self.unstated_numbers, *self.unstated_names)
+
+    @property
+    def unmet(self) -> tuple[str, ...]:
+        """What the question states that no document states or answers: `unstated` without the claims the
+        documents answer by their opposite."""
+        return tuple(w for w in self.unstated if w not in self.denied)
 
     @property
     def unconfirmed(self) -> tuple[str, ...]:
@@ -305,6 +312,7 @@ class QueryAnalyzer:
             unstated_numbers=tuple(sorted(stated - self.library.numbers)),
             premises=premises,
             claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises and not denied[w]),
+            denied=tuple(w for w in premises if denied[w]),
             unstated_names=self._unstated_names(doc, named, grouped),
             unknown_nouns=self._unknown_nouns(doc, named),
             name_docs=self._name_docs(doc),

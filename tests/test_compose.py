@@ -394,6 +394,10 @@ def test_a_claim_the_documents_answer_by_its_opposite_is_answered(bot: ChatBot) 
     # The claim is named as typed and matched as its lemma: "approved" is found by the article's opposite word.
     query = bot.analyzer.analyse("Is HSCT approved?")
     assert query.premises == ("approved",) and "investigational" in query.expansions["approve"]
+    assert query.denied == ("approved",) and query.unmet == (), (
+        "answered by its opposite, so not unstated to the scorer"
+    )
+    assert bot.analyzer.analyse("So it is proven to work?").unmet == ("proven",)
     assert bot.ask("So it is proven to work?").category is Category.NOT_IN_ARTICLE
 
 

@@ -30,7 +30,7 @@ FEATURES = (
     "steps",  # a how-does-it-work question, and the sentence tells a step in a sequence
     "risk",  # a risk question, and the sentence is evidence of one of the document's caveats
     "benefit",  # a benefit or cure question, and the sentence states a benefit
-    "unstated",  # the question states a number, name or premise word that no document states
+    "unstated",  # the question states a number, name or premise word that no document states (or answers)
     "unknown_noun",  # the question asks about a thing (a noun) neither the documents nor the vocabulary know
 )
 
@@ -151,7 +151,7 @@ def decision_features(query: Query, scored: Sequence[Scored]) -> tuple[float, ..
             0.0,
             0.0,
             float(bool(query.unknown_nouns)),
-            float(bool(query.unstated)),
+            float(bool(query.unmet)),
             0.0,
             float(query.yes_no),
         )
@@ -205,7 +205,7 @@ class Answerability:
         wanted = bool(query.answer_labels or query.instances)
         defining = "definition" in query.intents
         asked = query.asked
-        unstated = float(bool(query.unstated))
+        unstated = float(bool(query.unmet))
         # "How long ...?", "when ...?": a date or length of time answers when its clause is about what is asked
         # (a word of the question besides the cue), not any time the sentence mentions.
         cue_words = {w for cue in self.library.lexicon.answer_cues(query.lemma_text) for w in cue.split()}
