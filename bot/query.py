@@ -326,7 +326,7 @@ class QueryAnalyzer:
             anchors=self._anchors(doc),
             initialisms=self._initialisms(doc),
             instances=frozenset(
-                t for m in _KIND_OF.finditer(content) for t in self.library.instances.get(m.group(1), ())
+                t for m in _KIND_OF.finditer(joined) for t in self.library.instances.get(m.group(1), ())
             ),
             context=context,
             context_terms=tuple(dict.fromkeys(context_terms)),

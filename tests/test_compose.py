@@ -248,6 +248,18 @@ def test_what_type_of_x_is_answered_by_a_sentence_that_names_one(bot: ChatBot, q
     check_invariants(reply)
 
 
+@pytest.mark.parametrize(
+    "question", ["What type of MS were they studying?", "Which form of MS did the participants have?"]
+)
+def test_the_kind_word_frames_a_what_type_question(bot: ChatBot, question: str) -> None:
+    """ "Type" frames the question: a sentence is no closer to the answer for saying "form of MS" (the background
+    definition), so a sentence naming the kind for the study's patients leads."""
+    assert not {"type", "form"} & set(bot.analyzer.analyse(question).terms)
+    reply = bot.ask(question)
+    lead = reply.citations[int(MARKER.search(reply.answer).group(1)) - 1].quote  # type: ignore[union-attr]
+    assert "RRMS" in lead and ("patients" in lead or "volunteers" in lead), reply.answer
+
+
 def test_what_about_the_other_one_is_not_answered_with_what_was_just_quoted(bot: ChatBot) -> None:
     """ "What about the other guy from NIAID?" after Fauci's quote asks for someone else's words."""
     first = bot.ask("what does fauci say about it?")
