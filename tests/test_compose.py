@@ -260,6 +260,16 @@ def test_the_kind_word_frames_a_what_type_question(bot: ChatBot, question: str) 
     assert "RRMS" in lead and ("patients" in lead or "volunteers" in lead), reply.answer
 
 
+@pytest.mark.parametrize("question", ["Who was most likely to benefit?", "which ms patients might this help the most?"])
+def test_who_benefits_most_finds_particularly(bot: ChatBot, question: str) -> None:
+    """ "Most" is kept as a word and meets "particularly" / "especially": the sentence naming who may benefit in
+    particular answers."""
+    reply = bot.ask(question)
+    lead = reply.citations[int(MARKER.search(reply.answer).group(1)) - 1].quote  # type: ignore[union-attr]
+    assert "particularly those who do not respond" in lead, reply.answer
+    check_invariants(reply)
+
+
 def test_what_about_the_other_one_is_not_answered_with_what_was_just_quoted(bot: ChatBot) -> None:
     """ "What about the other guy from NIAID?" after Fauci's quote asks for someone else's words."""
     first = bot.ask("what does fauci say about it?")
