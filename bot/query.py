@@ -107,9 +107,10 @@ class Query:
         return frozenset(words | self.canonical_terms | self.initialisms)
 
 
-def _outside_brackets(doc: Any, lemmas: Sequence[str]) -> list[str]:
-    """The lemmas (one per word of `doc`) outside brackets: a gloss in brackets restates what precedes it
-    ("what is HSCT for MS (multiple sclerosis)?") and does not change the question's shape."""
+def _shape_lemmas(doc: Any, lemmas: Sequence[str], skip: frozenset[int]) -> list[str]:
+    """The lemmas (one per word of `doc`) that give the question its shape: outside brackets, since a gloss
+    restates what precedes it ("what is HSCT for MS (multiple sclerosis)?"), and outside the phrases in `skip`
+    (token indices), such as a point in time ("... after these results?")."""
     words = (t for t in doc if not t.is_space)
     out, depth = [], 0
     for lemma in lemmas:
@@ -117,7 +118,7 @@ def _outside_brackets(doc: Any, lemmas: Sequence[str]) -> list[str]:
             depth += (t.text == "(") - (t.text == ")")
             if not t.is_punct:
                 break
-        if depth <= 0:
+        if depth <= 0 and t.i not in skip:
             out.append(lemma)
     return out
 
@@ -286,7 +287,9 @@ class QueryAnalyzer:
         for s, opposite in denied.items():
             grouped.setdefault(premise_lemma[s], set()).update(opposite)  # the term is the lemma ("approve")
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
-        intents = self.lexicon.intents(lemma_text(_outside_brackets(doc, lemmas)))
+        # What the question asks is shaped outside a point in time: "after these results" asks nothing about results.
+        anchored = self._anchored(doc)
+        intents = self.lexicon.intents(lemma_text(_shape_lemmas(doc, lemmas, frozenset(t.i for t in anchored))))
         if "definition" in intents and not asks_meaning and len(set(terms) - named) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
         if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":
@@ -323,7 +326,7 @@ class QueryAnalyzer:
             seen=frozenset(self._previous(history)) if set(lemmas) & self.lexicon.data.other_words else frozenset(),
             aliases=aliases,
             counted=self._counted(doc, grouped),
-            anchors=self._anchors(doc),
+            anchors=frozenset(t.lemma_.lower() for t in anchored if not t.is_stop),
             initialisms=self._initialisms(doc),
             instances=frozenset(
                 t for m in _KIND_OF.finditer(joined) for t in self.library.instances.get(m.group(1), ())
@@ -415,20 +418,20 @@ class QueryAnalyzer:
                     return frozenset({word, *grouped.get(word, set())})
         return frozenset()
 
-    def _anchors(self, doc: Any) -> frozenset[str]:
-        """The lemmas of the phrases that name a point in time: from an anchor word ("after") to the next verb,
+    def _anchored(self, doc: Any) -> list[Any]:
+        """The words of the phrases that name a point in time: from an anchor word ("after") to the next verb,
         conjunction or punctuation mark. Right after the cue ("how long after the treatment ...?") the phrase
         is what is asked: the time since that point."""
-        out: set[str] = set()
+        out = []
         inside = False
         for t in doc:
             if t.lower_ in self.lexicon.data.time_anchors:
                 inside = not (t.i > 0 and doc[t.i - 1].lower_ in ("long", "soon"))
             elif t.is_punct or t.pos_ in ("VERB", "AUX", "CCONJ", "SCONJ"):
                 inside = False
-            elif inside and not t.is_stop:
-                out.add(t.lemma_.lower())
-        return frozenset(out)
+            elif inside:
+                out.append(t)
+        return out
 
     @staticmethod
     def _context(terms: list[str], lemmas: list[str], history: Sequence[dict[str, str]]) -> str:

@@ -356,6 +356,12 @@ def test_what_makes_a_message_about_the_documents_is_their_own_words_not_the_voc
     assert bot.ask("Can you help me fix my car's brakes?").category is Category.OUT_OF_SCOPE
 
 
+def test_a_point_in_time_does_not_shape_the_question(bot: ChatBot) -> None:
+    """ "... after these results?" names when, not what: the question does not ask about benefits."""
+    assert "benefit" not in bot.analyzer.analyse("What do the researchers want to do next after these results?").intents
+    assert "benefit" in bot.analyzer.analyse("What were the results after five years?").intents
+
+
 def test_a_length_of_time_answers_only_when_its_clause_is_about_what_is_asked(bot: ChatBot) -> None:
     """ "How long were they followed?" is answered by "after a follow-up of 5 years"; "how long does the
     chemotherapy take?" is not: the article's lengths of time measure the follow-up, not the chemotherapy."""
