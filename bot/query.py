@@ -312,7 +312,7 @@ class QueryAnalyzer:
             ),
             intents=intents,
             numbers=stated,
-            unstated_numbers=tuple(sorted(stated - self.library.numbers)),
+            unstated_numbers=tuple(sorted(n for n in stated if not self.library.states(n))),
             premises=premises,
             claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises and not denied[w]),
             denied=tuple(w for w in premises if denied[w]),

@@ -356,6 +356,15 @@ def test_what_makes_a_message_about_the_documents_is_their_own_words_not_the_voc
     assert bot.ask("Can you help me fix my car's brakes?").category is Category.OUT_OF_SCOPE
 
 
+def test_a_number_inside_a_range_the_article_gives_is_stated_by_it(bot: ChatBot) -> None:
+    """The article gives ages 26 to 52: "was anyone 30?" is answered with that range, "aged 60?" is not."""
+    assert bot.library.states("30") and not bot.library.states("60")
+    inside = bot.ask("was anyone 30 years old?")
+    assert inside.category is Category.ANSWERED and "26 to 52" in inside.answer, inside.answer
+    outside = bot.ask("were there people aged 60?")
+    assert outside.category is Category.NOT_IN_ARTICLE and "“60”" in outside.answer, outside.answer
+
+
 def test_a_point_in_time_does_not_shape_the_question(bot: ChatBot) -> None:
     """ "... after these results?" names when, not what: the question does not ask about benefits."""
     assert "benefit" not in bot.analyzer.analyse("What do the researchers want to do next after these results?").intents

@@ -128,6 +128,7 @@ def _quantity(token: Any) -> bool:
 
 
 _QUOTE = re.compile(r"[“”\"]")
+_RANGE = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:to|-|\u2013|\u2014)\s*(\d+(?:\.\d+)?)(?![\d.,]*%)")
 
 
 def _speakers(
@@ -284,6 +285,13 @@ class Library:
         # The documents' own words, without what the vocabulary adds: what makes a message about them.
         self.words = frozenset(own_words)
         self.numbers = frozenset(n for f in self.sentences.values() for n in f.numbers)
+        # The ranges the documents state ("aged 30 to 45"): a number inside one is stated by it ("anyone 40?").
+        self.ranges = tuple(
+            (float(low), float(high))
+            for f in self.sentences.values()
+            for low, high in _RANGE.findall(f.text)
+            if float(low) < float(high)
+        )
         by_doc: dict[str, list[SentenceFacts]] = {doc_id: [] for doc_id in self.documents}
         for f in self.sentences.values():
             by_doc[f.passage.doc_id].append(f)
@@ -316,6 +324,11 @@ class Library:
             if g.kind == "harm"
             for p, s in g.evidence
         }
+
+    def states(self, number: str) -> bool:
+        """Does a document state this number (canonical), itself or inside a range it gives ("30 to 45")?"""
+        value = float(number)
+        return number in self.numbers or any(low <= value <= high for low, high in self.ranges)
 
     def quoted_in(self, text: str) -> list[Key]:
         """The documents' sentences that `text` quotes (an earlier answer), in the order it quotes them."""
