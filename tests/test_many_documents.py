@@ -127,3 +127,17 @@ def test_where_to_find_the_data_asks_for_a_source_not_a_place(two_doc_bot: ChatB
     assert "GPE" not in two_doc_bot.analyzer.analyse("where can i find the halt-ms data").answer_labels
     # ... while "where is the treatment offered?" still asks for a place.
     assert "GPE" in two_doc_bot.analyzer.analyse("Where is the treatment offered?").answer_labels
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted"),
+    [
+        ("How were side effects recorded and graded?", "Common Terminology Criteria"),
+        ("were there any long term nerve problems from the treatment?", "no significant late neurological"),
+    ],
+)
+def test_lay_words_for_the_release_s_clinical_terms(two_doc_bot: ChatBot, question: str, quoted: str) -> None:
+    """ "Graded" meets "criteria", "long term" meets "late", "problems" meets "adverse effects"."""
+    reply = two_doc_bot.ask(question)
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert any(quoted in c.quote for c in reply.citations if f"[{c.n}]" in reply.answer), reply.answer
