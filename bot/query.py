@@ -286,6 +286,11 @@ class QueryAnalyzer:
         grouped.update(phrases)
         for s, opposite in denied.items():
             grouped.setdefault(premise_lemma[s], set()).update(opposite)  # the term is the lemma ("approve")
+        # "Back to work" is a job, not a success: a word whose synonyms are its verb's has none as a noun.
+        verb_senses = self.lexicon.data.verb_senses
+        for t in doc:
+            if t.lemma_.lower() in verb_senses and t.pos_ == "NOUN":
+                grouped.pop(t.lemma_.lower(), None)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         # What the question asks is shaped outside a point in time: "after these results" asks nothing about results.
         anchored = self._anchored(doc)

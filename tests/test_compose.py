@@ -365,6 +365,13 @@ def test_a_number_inside_a_range_the_article_gives_is_stated_by_it(bot: ChatBot)
     assert outside.category is Category.NOT_IN_ARTICLE and "“60”" in outside.answer, outside.answer
 
 
+def test_a_word_with_a_verb_sense_has_no_synonyms_as_a_noun(bot: ChatBot) -> None:
+    """ "Does it work?" asks about success; "back to work" and "in the long run" do not ask about success or lead."""
+    assert "effective" in bot.analyzer.analyse("does it work?").expansions["work"]
+    assert not bot.analyzer.analyse("when can I go back to work?").expansions["work"]
+    assert not bot.analyzer.analyse("what happens in the long run?").expansions["run"]
+
+
 def test_a_point_in_time_does_not_shape_the_question(bot: ChatBot) -> None:
     """ "... after these results?" names when, not what: the question does not ask about benefits."""
     assert "benefit" not in bot.analyzer.analyse("What do the researchers want to do next after these results?").intents
@@ -389,6 +396,7 @@ def test_a_length_of_time_answers_only_when_its_clause_is_about_what_is_asked(bo
         "How long does the chemotherapy take?",
         "how long does recovery take?",
         "how long until the immune system is back to normal after the treatment",
+        "how long does it take to recover and go back to work after the transplant",  # a job, not a success
     ):
         reply = bot.ask(question)
         assert reply.category is Category.NOT_IN_ARTICLE, reply.answer

@@ -51,6 +51,7 @@ class VocabularyData:
     frame_patterns: tuple[re.Pattern[str], ...] = ()
     time_anchors: frozenset[str] = frozenset()
     other_words: frozenset[str] = frozenset()
+    verb_senses: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -96,6 +97,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         frame_patterns=tuple(re.compile(p) for p in raw.get("frame_patterns") or ()),
         time_anchors=frozenset(words(raw.get("time_anchors") or ())),
         other_words=frozenset(words(raw.get("other_words") or ())),
+        verb_senses=frozenset(words(raw.get("verb_senses") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
