@@ -224,7 +224,7 @@ def test_an_abbreviation_is_found_by_what_the_documents_spell_it_out_as(bot: Cha
 
 
 def test_abbreviations_are_matched_to_the_words_they_stand_for() -> None:
-    found = _abbreviations(
+    found, terms = _abbreviations(
         [
             "Patients with chronic obstructive pulmonary disease (COPD) were treated.",
             "It was paid for by the National Heart, Lung, and Blood Institute (NHLBI), the agency said.",
@@ -235,6 +235,8 @@ def test_abbreviations_are_matched_to_the_words_they_stand_for() -> None:
         "COPD": "chronic obstructive pulmonary disease",
         "NHLBI": "National Heart, Lung, and Blood Institute",
     }
+    # After a lower-case phrase an abbreviation names a thing; after a name it stays the name of an organisation.
+    assert terms == {"COPD", "PHASE"}
 
 
 @pytest.mark.parametrize("question", ["What type of MS were they studying?", "which form of MS did they have?"])

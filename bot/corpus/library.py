@@ -31,18 +31,6 @@ _DURATION = re.compile(r"\b(second|minute|hour|day|week|month|year|decade)s?\b",
 _YEAR = re.compile(r"\b(1[89]|20)\d\d\b")
 
 
-def _term_abbreviations(sentences: Iterable[str]) -> frozenset[str]:
-    """Abbreviations defined after a lower-case phrase ("multiple sclerosis (MS)"): names of things, not of
-    organisations or people, whatever the entity recogniser says. "... Institute of Health (XYZ)" stays a name."""
-    found = set()
-    for s in sentences:
-        for m in _ACRONYM.finditer(s):
-            before = s[: m.start()].split()
-            if before and before[-1][:1].islower():
-                found.add(m.group(1))
-    return frozenset(found)
-
-
 def _long_form(short: str, before: str) -> str:
     """The words before "(SHORT)" that SHORT abbreviates, or "": each of its letters, last first, is found in
     order in the words before it, and its first letter starts a word (Schwartz and Hearst, PSB 2003)."""
@@ -62,15 +50,22 @@ def _long_form(short: str, before: str) -> str:
     return text[start:] if len(text[start:].split()) > 1 else ""
 
 
-def _abbreviations(sentences: Iterable[str]) -> dict[str, str]:
-    """What the documents spell their abbreviations out as: "chronic obstructive pulmonary disease (COPD)"."""
+def _abbreviations(sentences: Iterable[str]) -> tuple[dict[str, str], frozenset[str]]:
+    """What the documents spell their abbreviations out as ("chronic obstructive pulmonary disease (COPD)"), and
+    which abbreviations follow a lower-case phrase: names of things, not of organisations or people, whatever the
+    entity recogniser says ("... Institute of Health (XYZ)" stays a name)."""
     found: dict[str, str] = {}
+    terms: set[str] = set()
     for s in sentences:
         for m in _ACRONYM.finditer(s):
-            long = _long_form(m.group(1), s[: m.start()])
+            before = s[: m.start()]
+            words = before.split()
+            if words and words[-1][:1].islower():
+                terms.add(m.group(1))
+            long = _long_form(m.group(1), before)
             if long:
                 found.setdefault(m.group(1), long)
-    return found
+    return found, frozenset(terms)
 
 
 def _instances(long_forms: dict[str, str], lexicon: Lexicon) -> dict[str, frozenset[str]]:
@@ -234,13 +229,12 @@ class Library:
             t.lower_ for d in docs for e in d.ents if e.label_ == "PERSON" for t in e if t.is_alpha
         )
         speakers = _speakers(texts, docs, vocabulary.reporting_verbs)
-        terms_abbreviated = _term_abbreviations(s for _, _, s in texts)
+        spelled_out, terms_abbreviated = _abbreviations(s for _, _, s in texts)
         # A sentence using an abbreviation is also found by what it stands for ("COPD" by "pulmonary disease"),
         # except the documents' subjects: their names are everywhere and say which document, not which fact.
         subjects = {term for term, _ in self.aliases.values()}
         long_forms = {
-            short: lemma_text(self.lexicon.lemmas(nlp(long, disable=extra)))
-            for short, long in _abbreviations(s for _, _, s in texts).items()
+            short: lemma_text(self.lexicon.lemmas(nlp(long, disable=extra))) for short, long in spelled_out.items()
         }
         spelled = {short: long for short, long in long_forms.items() if short.lower() not in subjects}
         self.instances = _instances(
