@@ -29,6 +29,13 @@ DRUGS = re.compile(r"(?i)\b(cyclophosphamide|BEAM|carmustine|etoposide|cytarabin
 MARKER = re.compile(r"\[(\d+)\]")
 
 
+def lead_quote(reply: Reply) -> str:
+    """The quote of the first citation the answer's text marks: the sentence the answer leads with."""
+    first = MARKER.search(reply.answer)
+    assert first, reply.answer
+    return reply.citations[int(first.group(1)) - 1].quote
+
+
 def check_invariants(reply: Reply) -> None:
     """What must hold for every reply, whatever was asked."""
     numbers = {c.n for c in reply.citations}
@@ -76,8 +83,7 @@ def check_invariants(reply: Reply) -> None:
 def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str, expected_quote: str) -> None:
     reply = bot.ask(question)
     assert reply.category is Category.ANSWERED, reply.answer
-    first = int(MARKER.search(reply.answer).group(1))  # type: ignore[union-attr]
-    assert expected_quote in reply.citations[first - 1].quote
+    assert expected_quote in lead_quote(reply)
     check_invariants(reply)
 
 
@@ -137,8 +143,7 @@ def test_an_abbreviation_spelled_out_in_lower_case_is_a_term_not_an_organisation
     fauci = next(f for f in bot.library.sentences.values() if "(NIAID)" in f.text)
     assert any(label == "ORG" and "National Institute" in fauci.text[s:e] for s, e, label in fauci.entities)
     reply = bot.ask("Who was the lead researcher?")
-    first = int(MARKER.search(reply.answer).group(1))  # type: ignore[union-attr]
-    assert "principal investigator Richard Nash" in reply.citations[first - 1].quote
+    assert "principal investigator Richard Nash" in lead_quote(reply)
 
 
 def test_a_comparative_the_vocabulary_knows_is_not_lemmatised_away(bot: ChatBot) -> None:
@@ -245,7 +250,7 @@ def test_what_type_of_x_is_answered_by_a_sentence_that_names_one(bot: ChatBot, q
     only says "a certain type of MS"."""
     assert "rrms" in bot.library.instances["ms"]
     reply = bot.ask(question)
-    lead = reply.citations[int(MARKER.search(reply.answer).group(1)) - 1].quote  # type: ignore[union-attr]
+    lead = lead_quote(reply)
     assert "RRMS" in lead or "relapsing-remitting" in lead, reply.answer
     check_invariants(reply)
 
@@ -258,7 +263,7 @@ def test_the_kind_word_frames_a_what_type_question(bot: ChatBot, question: str) 
     definition), so a sentence naming the kind for the study's patients leads."""
     assert not {"type", "form"} & set(bot.analyzer.analyse(question).terms)
     reply = bot.ask(question)
-    lead = reply.citations[int(MARKER.search(reply.answer).group(1)) - 1].quote  # type: ignore[union-attr]
+    lead = lead_quote(reply)
     assert "RRMS" in lead and ("patients" in lead or "volunteers" in lead), reply.answer
 
 
@@ -267,7 +272,7 @@ def test_who_benefits_most_finds_particularly(bot: ChatBot, question: str) -> No
     """ "Most" is kept as a word and meets "particularly" / "especially": the sentence naming who may benefit in
     particular answers."""
     reply = bot.ask(question)
-    lead = reply.citations[int(MARKER.search(reply.answer).group(1)) - 1].quote  # type: ignore[union-attr]
+    lead = lead_quote(reply)
     assert "particularly those who do not respond" in lead, reply.answer
     check_invariants(reply)
 
@@ -281,7 +286,7 @@ def test_what_about_the_other_one_is_not_answered_with_what_was_just_quoted(bot:
         {"role": "assistant", "content": first.answer},
     ]
     reply = bot.ask("what about the other guy from niaid, what does he say?", history)
-    lead = reply.citations[int(MARKER.findall(reply.answer)[0]) - 1].quote
+    lead = lead_quote(reply)
     assert reply.category is Category.ANSWERED and "Rotrosen" in lead, reply.answer
     check_invariants(reply)
 
