@@ -301,6 +301,10 @@ class QueryAnalyzer:
             intents -= {"definition"}  # "what were they like?" asks about someone, not what a term means
         if "definition" in intents and aliases and not asks_meaning:
             intents |= {"process"}  # "what is <a document's subject>?": what it is, told as its steps
+        # What the last answer quoted: continued by a bare "then what?", left out by "what about the other ...?".
+        continues = "next" in intents and len(set(terms)) <= 1
+        excludes = bool(set(lemmas) & self.lexicon.data.other_words)
+        quoted = self._previous(history) if continues or excludes else ()
         first = lemmas[0] if lemmas else ""
         yes_no = first in self.lexicon.data.yes_no_openers or joined.endswith(("right", "correct", "true"))
         return Query(
@@ -327,8 +331,8 @@ class QueryAnalyzer:
             yes_no=yes_no,
             asks_meaning=asks_meaning,
             # Only a bare "then what?" continues; "and then how old were they?" asks a question of its own.
-            previous=self._previous(history) if "next" in intents and len(set(terms)) <= 1 else (),
-            seen=frozenset(self._previous(history)) if set(lemmas) & self.lexicon.data.other_words else frozenset(),
+            previous=quoted if continues else (),
+            seen=frozenset(quoted) if excludes else frozenset(),
             aliases=aliases,
             counted=self._counted(doc, grouped),
             anchors=frozenset(t.lemma_.lower() for t in anchored if not t.is_stop),
