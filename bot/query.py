@@ -166,6 +166,18 @@ class QueryAnalyzer:
                 lower = pattern.sub(" ", lower)
         return re.sub(r"\s+", " ", lower).strip()
 
+    def _beside_abbreviations(self, text: str) -> str:
+        """The text to embed: an abbreviation the documents spell out gets its long form beside it, and a long
+        form its abbreviation ("EFS" / "event-free survival"), so a sentence using either one is near."""
+        flat = re.sub(r"[\s-]+", " ", text.lower())
+        added = []
+        for short, long in self.library.spelled_out.items():
+            has_short = re.search(rf"(?<![\w/]){re.escape(short.lower())}(?![\w/])", flat) is not None
+            has_long = re.sub(r"[\s-]+", " ", long.lower()) in flat
+            if has_short != has_long:
+                added.append(short if has_long else long)
+        return f"{text} ({'; '.join(added)})" if added else text
+
     def _respell(self, text: str) -> str:
         """The text as the patient meant it: shorthand written out ("ppl"), misspellings mended ("volunters")."""
         spellings = self.lexicon.data.respellings
@@ -270,9 +282,10 @@ class QueryAnalyzer:
         # The text is embedded with its misspellings mended ("peple" -> "people"): MiniLM reads typos poorly.
         # The search leaves out a name that only says which document ("in the XYZ study"), as the terms do.
         searched = self._without_names(mended, aliases) if named and set(terms) - named else mended
-        search_text = f"{context} {searched}" if context else searched
-        extra = [search_text] if search_text != mended else []  # one more text in the batch only when it differs
-        texts = [mended, *extra, *sentences[:8]]
+        search_text = self._beside_abbreviations(f"{context} {searched}" if context else searched)
+        embedded = self._beside_abbreviations(mended)
+        extra = [search_text] if search_text != embedded else []  # one more text in the batch only when it differs
+        texts = [embedded, *extra, *sentences[:8]]
         vectors = np.asarray(self.embeddings.embed_documents(texts), dtype=np.float32)
         own = np.vstack([vectors[:1], vectors[1 + len(extra) :]])
         grouped = self.lexicon.expand(content)

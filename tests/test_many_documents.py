@@ -141,3 +141,12 @@ def test_lay_words_for_the_release_s_clinical_terms(two_doc_bot: ChatBot, questi
     reply = two_doc_bot.ask(question)
     assert reply.category is Category.ANSWERED, reply.answer
     assert any(quoted in c.quote for c in reply.citations if f"[{c.n}]" in reply.answer), reply.answer
+
+
+def test_a_long_form_finds_the_sentence_that_uses_only_the_abbreviation(two_doc_bot: ChatBot) -> None:
+    """The release spells out "event-free survival (EFS)" once and then gives its figure as "EFS was ...": the
+    question's "event free survival" is embedded with the abbreviation beside it, so that figure is in the answer."""
+    figure = next(f for f in two_doc_bot.library.sentences.values() if re.search(r"\bEFS was \d", f.text))
+    reply = two_doc_bot.ask("what was the event free survival number?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert any(c.quote == figure.text and f"[{c.n}]" in reply.answer for c in reply.citations), reply.answer
