@@ -25,9 +25,10 @@ QA_SETS = (
     "second_doc",
     "second_doc_blind",
     "second_doc_blind2",
+    "second_doc_blind3",
 )
 FIRST_ARTICLE = ("own", "independent", "external", "external2", "blind", "blind2")
-SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2")
+SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2", "second_doc_blind3")
 
 
 def test_frozen_test_halves_are_unchanged() -> None:
