@@ -13,7 +13,7 @@ import numpy as np
 from bot.corpus.documents import split_sentences
 from bot.corpus.library import Library, alias_words, content_terms
 from bot.corpus.numbers import numbers
-from bot.corpus.vocabulary import lemma_text, phrase_in
+from bot.corpus.vocabulary import Lexicon, lemma_text, phrase_in
 from bot.safety.text import clean_text
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ _PRONOUNS = frozenset(
 # Entity kinds that name something in the world; a question naming one no document names asks about it.
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "LAW"})
 # "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
+_WH_TAGS = frozenset({"WDT", "WP", "WP$", "WRB"})
+_CLAUSE_OPENERS = frozenset({"when", "where", "who", "whom", "whose"})
 _KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
@@ -121,6 +123,34 @@ def _shape_lemmas(doc: Any, lemmas: Sequence[str], skip: frozenset[int]) -> list
         if depth <= 0 and t.i not in skip:
             out.append(lemma)
     return out
+
+
+def _phrasal_verbs(doc: Any, lexicon: Lexicon) -> frozenset[int]:
+    """The token indices of verbs followed by a particle ("worked out", "come out at") that the vocabulary does
+    not know as a phrase."""
+    return frozenset(
+        t.i
+        for t in doc[:-1]
+        if t.pos_ == "VERB"
+        and doc[t.i + 1].tag_ == "RP"
+        and not lexicon.phrases(f"{t.lemma_.lower()} {doc[t.i + 1].lower_}")
+    )
+
+
+def _subordinate_question_words(doc: Any) -> frozenset[int]:
+    """The token indices of "when", "where", "who" ... that follow another question word in the same sentence
+    and clause ("what happened when ...", "who ... where ..."); "and" or "or" starts a new clause."""
+    out = set()
+    for sent in doc.sents:
+        asked = False
+        for t in sent:
+            if t.pos_ == "CCONJ":
+                asked = False
+            elif t.tag_ in _WH_TAGS:
+                if asked and t.lower_ in _CLAUSE_OPENERS:
+                    out.add(t.i)
+                asked = True
+    return frozenset(out)
 
 
 def _subset_named(span: Any) -> list[Any]:
@@ -304,10 +334,16 @@ class QueryAnalyzer:
         for t in doc:
             if t.lemma_.lower() in verb_senses and t.pos_ == "NOUN":
                 grouped.pop(t.lemma_.lower(), None)
+        # A verb with a particle is another verb ("work out" is not "work", "come out" not "come"): the bare verb's
+        # synonyms and the intents it cues do not apply, unless the vocabulary knows the phrase ("come back").
+        phrasal = [t for t in doc if t.i in _phrasal_verbs(doc, self.lexicon)]
+        for t in phrasal:
+            grouped.pop(t.lemma_.lower(), None)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         # What the question asks is shaped outside a point in time: "after these results" asks nothing about results.
         anchored = self._anchored(doc)
-        intents = self.lexicon.intents(lemma_text(_shape_lemmas(doc, lemmas, frozenset(t.i for t in anchored))))
+        unshaping = frozenset(t.i for t in anchored) | frozenset(t.i for t in phrasal)
+        intents = self.lexicon.intents(lemma_text(_shape_lemmas(doc, lemmas, unshaping)))
         if "definition" in intents and not asks_meaning and len(set(terms) - named) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
         if "definition" in intents and len(doc) > 2 and doc[2].pos_ == "PRON":
@@ -319,6 +355,11 @@ class QueryAnalyzer:
         excludes = bool(set(lemmas) & self.lexicon.data.other_words)
         quoted = self._previous(history) if continues or excludes else ()
         first = lemmas[0] if lemmas else ""
+        # "What counted as X when they worked it out?": a question word after another one opens a clause, it asks
+        # for nothing; the answer's kind is read without it.
+        subordinate = _subordinate_question_words(doc)
+        words = [t for t in doc if not t.is_space and not t.is_punct]
+        cued = lemma_text([w for w, t in zip(lemmas, words, strict=True) if t.i not in subordinate])
         yes_no = first in self.lexicon.data.yes_no_openers or joined.endswith(("right", "correct", "true"))
         return Query(
             text=text,
@@ -326,12 +367,10 @@ class QueryAnalyzer:
             lemma_text=joined,
             terms=tuple(dict.fromkeys(terms)),
             expansions=expansions,
-            answer_labels=self.lexicon.answer_labels(joined),
-            preferred_labels=self.lexicon.preferred_labels(joined),
-            specific_labels=self.lexicon.specific_labels(joined),
-            topic_words=frozenset(
-                w for c in self.lexicon.topic_cues(joined) if yes_no for w in (c, *grouped.get(c, ()))
-            ),
+            answer_labels=self.lexicon.answer_labels(cued),
+            preferred_labels=self.lexicon.preferred_labels(cued),
+            specific_labels=self.lexicon.specific_labels(cued),
+            topic_words=frozenset(w for c in self.lexicon.topic_cues(cued) if yes_no for w in (c, *grouped.get(c, ()))),
             intents=intents,
             numbers=stated,
             unstated_numbers=tuple(sorted(n for n in stated if not self.library.states(n))),

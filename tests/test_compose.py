@@ -152,6 +152,29 @@ def test_a_comparative_the_vocabulary_knows_is_not_lemmatised_away(bot: ChatBot)
     assert "die" in bot.analyzer.analyse("how many people died?").terms, "a lemma the vocabulary knows is kept"
 
 
+def test_a_verb_with_a_particle_is_not_the_bare_verb(bot: ChatBot) -> None:
+    """ "Worked out" (calculated) does not ask whether the treatment worked; "come back" is a phrase the vocabulary
+    knows (a relapse) and keeps its meaning."""
+    worked_out = bot.analyzer.analyse("how did they work out the number of people who relapsed?")
+    assert "benefit" not in worked_out.intents
+    assert "benefit" in bot.analyzer.analyse("did the treatment work?").intents
+    assert "relapse" in bot.analyzer.analyse("did their MS come back?").expansions["come"]
+
+
+@pytest.mark.parametrize(
+    ("question", "asks_date"),
+    [
+        ("What happened to them when the study ended?", False),
+        ("what counted as a relapse when they measured it?", False),
+        ("When did the study end?", True),
+        ("How many took part? When did it end?", True),
+    ],
+)
+def test_when_after_another_question_word_opens_a_clause(bot: ChatBot, question: str, asks_date: bool) -> None:
+    """ "What happened when ...?" asks what happened, not for a date; a "when" that opens a question still asks."""
+    assert ("DATE" in bot.analyzer.analyse(question).answer_labels) is asks_date
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents
