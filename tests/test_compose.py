@@ -175,6 +175,20 @@ def test_when_after_another_question_word_opens_a_clause(bot: ChatBot, question:
     assert ("DATE" in bot.analyzer.analyse(question).answer_labels) is asks_date
 
 
+@pytest.mark.parametrize("question", ["What are stem cells?", "what is remission?"])
+def test_a_term_the_documents_use_but_never_explain_is_not_defined_by_a_sentence_using_it(
+    bot: ChatBot, question: str
+) -> None:
+    """The article uses "stem cells" and "remission" without saying what they are: the reply says so (what it
+    does report may follow as the closest thing) instead of passing a sentence that uses the word as the answer."""
+    reply = bot.ask(question)
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    check_invariants(reply)
+    # A term the article spells out is defined, and "what is the X of Y?" asks for a fact, not a definition.
+    assert bot.ask("What is RRMS?").category is Category.ANSWERED
+    assert bot.ask("What is the name of the trial?").category is Category.ANSWERED
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents

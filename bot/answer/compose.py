@@ -167,7 +167,18 @@ class Composer:
         follow = [] if advice else follow
         # A claim, a number or a name no document states cannot be confirmed; a quantifier ("so everyone ...?")
         # is answered with what the documents do report, which corrects it.
-        answered = bool(follow) or (self.answerability.answers(query, scored) and typed and not query.unconfirmed)
+        # "What is X?" about a term the documents use but never say what it is (X is no subject of theirs): they
+        # do not answer it, whatever sentences mention X. "What is the X of Y?" and "Y's X" ask for a fact.
+        undefined = (
+            query.intents == {"definition"}
+            and not query.aliases
+            and not query.lemma_text.startswith("what be the ")
+            and not any(t.tag_ == "POS" for t in query.doc)
+            and self._definition(query, scored) is None
+        )
+        answered = bool(follow) or (
+            self.answerability.answers(query, scored) and typed and not query.unconfirmed and not undefined
+        )
         chosen: list[Scored] = []
         if follow:
             chosen = follow
