@@ -215,6 +215,12 @@ def test_numbers_are_canonical() -> None:
     assert numbers("Three participants", words=False) == set()
 
 
+def test_a_number_in_a_name_is_not_a_number_but_a_range_s_end_is() -> None:
+    """ "SARS-CoV-2" names a virus: a question about it states no number the documents must confirm."""
+    assert numbers("How are patients protected from SARS-CoV-2 and COVID-19?") == set()
+    assert numbers("aged 26-52") == {"26", "52"}
+
+
 def test_a_good_answer_passes_every_check() -> None:
     it = item(
         expected_category="answered",
