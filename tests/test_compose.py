@@ -189,6 +189,17 @@ def test_a_term_the_documents_use_but_never_explain_is_not_defined_by_a_sentence
     assert bot.ask("What is the name of the trial?").category is Category.ANSWERED
 
 
+@pytest.mark.parametrize("question", ["Can MS be treated with stem cells now?", "Who benefits from transplant?"])
+def test_an_answer_quotes_the_body_not_the_headline(bot: ChatBot, question: str) -> None:
+    """The headline matches such questions word for word, but it only restates the body, in capitals and without
+    its qualifications: the answer quotes the body."""
+    titles = {d.title for d in bot.documents}
+    reply = bot.ask(question)
+    assert reply.citations, reply.answer
+    assert not titles & {c.quote for c in reply.citations}, reply.answer
+    check_invariants(reply)
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents

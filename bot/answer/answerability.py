@@ -257,7 +257,12 @@ class Answerability:
         return out
 
     def score(self, query: Query, hits: Sequence[Hit]) -> list[Scored]:
-        scored = [Scored(f, x, self.model.probability(x)) for f, x in self.features(query, hits)]
+        # A document's headline restates its body in a few capitalised words: answers quote the body.
+        scored = [
+            Scored(f, x, self.model.probability(x))
+            for f, x in self.features(query, hits)
+            if f.passage.text != self.library.documents[f.passage.doc_id].title
+        ]
         return sorted(scored, key=lambda s: -s.p)
 
     def answers(self, query: Query, scored: Sequence[Scored]) -> bool:
