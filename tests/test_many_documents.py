@@ -160,3 +160,19 @@ def test_a_paragraph_that_is_only_a_date_says_when_the_document_came_out(two_doc
     assert reply.citations[0].quote == dateline.text, reply.answer
     # The dateline's words are for matching only: they do not make "news" one of the documents' own words.
     assert "announcement" not in two_doc_bot.library.words
+
+
+def test_the_other_figures_asks_for_numbers_and_any_one_of_counts_nothing(two_doc_bot: ChatBot) -> None:
+    """ "Figures" asks for numbers; the definition "... from any one of: 1) ..., 2) ..." states none (an
+    enumerator and "any one" count nothing), so after the main figure the other figures are what comes next."""
+    definition = next(f for f in two_doc_bot.library.sentences.values() if "any one of" in f.text)
+    assert "NUMBER" not in definition.labels
+    figure = next(f for f in two_doc_bot.library.sentences.values() if re.search(r"\bEFS was \d", f.text))
+    others = next(f for f in two_doc_bot.library.sentences.values() if f.text.startswith("Progression-free survival"))
+    history = [
+        {"role": "user", "content": "What was the event-free survival after 5 years?"},
+        {"role": "assistant", "content": f"{figure.text} [1]"},
+    ]
+    reply = two_doc_bot.ask("what about the other survival figures?", history)
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert reply.citations[0].quote == others.text, reply.answer

@@ -124,8 +124,12 @@ def _kind(ent: Any) -> str:
 
 
 def _quantity(token: Any) -> bool:
-    """A number that counts or measures something: not a list's enumerator ("1) loss of ...", "2. relapse")."""
+    """A number that counts or measures something: not a list's enumerator ("1) loss of ...", "2. relapse"), nor
+    "one" after a determiner ("any one of", "no one", "this one")."""
     following = token.doc[token.i + 1].text if token.i + 1 < len(token.doc) else ""
+    before = token.doc[token.i - 1] if token.i > 0 else None
+    if token.lower_ == "one" and before is not None and before.tag_ == "DT":
+        return False
     return bool(token.like_num) and not (token.text.isdigit() and len(token.text) <= 2 and following in (")", "."))
 
 
