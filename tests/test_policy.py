@@ -187,6 +187,21 @@ def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot,
     assert not any(word in reply.answer.lower() for word in ("you should", "i recommend", " mg"))
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I no longer need afternoon naps so surely I'm ready to go back to work, right?",
+        "Is my husband ready for the transplant?",
+    ],
+)
+def test_whether_a_person_is_ready_or_fit_for_something_is_their_clinicians_call(bot: ChatBot, message: str) -> None:
+    reply = bot.ask(message)
+    assert reply.category is Category.MEDICAL_ADVICE, reply.answer
+    assert "neurologist" in reply.answer
+    # ... while asking when people in the study were ready for something is a question about the study.
+    assert bot.ask("How long until people in the study were ready to go home?").category is not Category.MEDICAL_ADVICE
+
+
 def test_a_personal_story_then_a_question_about_the_study_is_answered(bot: ChatBot) -> None:
     """The story is context; the question asks what the study found, not what one person should do."""
     reply = bot.ask("My husband has RRMS and a friend told me about a stem cell transplant study. What did they find?")

@@ -122,6 +122,8 @@ _RELATIVE = (
 ADVICE_STRONG = re.compile(
     r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
     r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
+    # "surely I'm ready to go back to work?": whether a person is fit for something is their clinician's call
+    r"\b(am\s+i|i'?m|i\s+am|is\s+(she|he)|(she|he)'?s|(she|he)\s+is)\s+(ready|fit|well\s+enough|strong\s+enough)\s+(to|for)\b|"
     r"\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|\b(will|would)\s+i\b|"
     r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)(\s+\w+){0,2}\s+for\s+"
     r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
