@@ -208,7 +208,14 @@ def test_a_personal_story_then_a_question_about_the_study_is_answered(bot: ChatB
     assert reply.category is not Category.MEDICAL_ADVICE, reply.answer
 
 
-@pytest.mark.parametrize("message", ["where can i find the data from the study", "where can I read the full results?"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "where can i find the data from the study",
+        "where can I read the full results?",
+        "I have just read a newspaper report on this. Where can I read a more balanced report about it?",
+    ],
+)
 def test_asking_where_to_read_more_is_not_a_request_for_care(bot: ChatBot, message: str) -> None:
     assert bot.ask(message).category is not Category.MEDICAL_ADVICE
 

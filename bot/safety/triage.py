@@ -163,8 +163,9 @@ HYPOTHETICAL_ASK = re.compile(
 )
 # Asking where to read something ("where can I find the results?") is a request for information, not for care.
 INFORMATION_ASK = re.compile(
-    r"\b(where|how)\s+(can|could|do)\s+(i|we)\s+(find|read|see|look\s+at|get|access)\s+(the\s+|more\s+|this\s+|that\s+)?"
-    r"(\S+\s+)?(data|results?|information|info|details|article|paper|publication|report)\b",
+    r"\b(where|how)\s+(can|could|do)\s+(i|we)\s+(find|read|see|look\s+at|get|access)\s+"
+    r"(the\s+|more\s+|this\s+|that\s+|an?\s+|some\s+|any\s+)?(\S+\s+){0,2}"
+    r"(data|results?|information|info|details|article|paper|publication|report|news|coverage|source)\b",
     _I,
 )
 # Personal words in a question that is really about the documents, hypothetical, or general: not advice.
@@ -461,6 +462,8 @@ class Safety:
             return ""
         if ADVICE_STRONG.search(INFORMATION_ASK.sub(" ", text)):
             return "asks about the person's own or a relative's care"
+        if INFORMATION_ASK.search(text):  # "I read a report ... where can I read a more balanced one?"
+            return ""
         if (
             ADVICE_WEAK.search(text)
             and "?" in text + "?"
