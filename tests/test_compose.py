@@ -398,6 +398,16 @@ def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any,
     assert "CARE_SITE" in labels["Patients"] and "CARE_SITE" not in labels["The"]
 
 
+def test_a_time_clause_is_read_with_the_same_lemmas_as_its_sentence(nlp: Any, tmp_path: Path) -> None:
+    """ "The data were released in 2019": what the date dates is "data" (spaCy's lemma would be "datum"), the
+    word a question uses ("when were the data released?")."""
+    path = tmp_path / "doc.md"
+    path.write_text("---\ntitle: A study\n---\nThe data were released in March 2019.\n", encoding="utf-8")
+    library = Library([parse_document(path)], nlp, load_vocabulary())
+    fact = next(iter(library.sentences.values()))
+    assert fact.timed and "data" in fact.timed[0][1] and "datum" not in fact.timed[0][1]
+
+
 def test_what_makes_a_message_about_the_documents_is_their_own_words_not_the_vocabulary(
     nlp: Any, tmp_path: Path, bot: ChatBot
 ) -> None:

@@ -103,7 +103,7 @@ def _timed(doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon) -> 
             continue
         left = max(doc.text.rfind(c, 0, start) for c in ",;:")
         right = min((i for i in (doc.text.find(c, end) for c in ",;:") if i >= 0), default=len(doc.text))
-        lemmas = [t.lemma_.lower() for t in doc if left < t.idx < right and t.is_alpha]
+        lemmas = lexicon.lemmas([t for t in doc if left < t.idx < right and t.is_alpha])  # as the sentence's own
         # A word with a verb sense ("work") is matched from the question's side, which knows how it is used.
         senses = lexicon.data.verb_senses
         words = set(lemmas) | {w for ws in lexicon.expand(" ".join(lemmas)).values() for w in ws if w not in senses}
