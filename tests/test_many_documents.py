@@ -152,16 +152,6 @@ def test_a_long_form_finds_the_sentence_that_uses_only_the_abbreviation(two_doc_
     assert any(c.quote == figure.text and f"[{c.n}]" in reply.answer for c in reply.citations), reply.answer
 
 
-def test_a_paragraph_that_is_only_a_date_says_when_the_document_came_out(two_doc_bot: ChatBot) -> None:
-    """The release's dateline answers when it was published; the first article has none, so it does not say."""
-    dateline = next(f for f in two_doc_bot.library.sentences.values() if f.passage.text == f.text and "2017" in f.text)
-    reply = two_doc_bot.ask("When was the ITN news release published?")
-    assert reply.category is Category.ANSWERED, reply.answer
-    assert reply.citations[0].quote == dateline.text, reply.answer
-    # The dateline's words are for matching only: they do not make "news" one of the documents' own words.
-    assert "announcement" not in two_doc_bot.library.words
-
-
 def test_the_other_figures_asks_for_numbers_and_any_one_of_counts_nothing(two_doc_bot: ChatBot) -> None:
     """ "Figures" asks for numbers; the definition "... from any one of: 1) ..., 2) ..." states none (an
     enumerator and "any one" count nothing), so after the main figure the other figures are what comes next."""

@@ -89,11 +89,6 @@ def _instances(long_forms: dict[str, str], lexicon: Lexicon) -> dict[str, frozen
 TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})  # a date or a length of time
 
 
-def _only_dates(doc: Doc) -> bool:
-    """The text is dates and nothing else ("February 2, 2017")."""
-    return bool(doc.ents) and all(t.ent_type_ == "DATE" or t.is_punct or t.is_space for t in doc)
-
-
 def _timed(doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon) -> tuple[tuple[str, frozenset[str]], ...]:
     """Each date or length of time in the sentence with the lemmas (and their vocabulary groups' words) of the
     clause it stands in, the text between the commas around it."""
@@ -268,12 +263,6 @@ class Library:
             labels |= {kind for kind, ws in vocabulary.kind_words.items() if any(phrase_in(w, joined) for w in ws)}
             content = frozenset(content_terms(lemmas, self.stop, self.nlp_stop))
             own_words |= content
-            # A paragraph that is only a date is the document's dateline: it says when the document came out.
-            # (Its words are for matching, not the documents' own words the safety layer reads.)
-            timed = _timed(d, ents, self.lexicon)
-            if len(p.sentences) == 1 and _only_dates(d):
-                content |= vocabulary.dateline_words
-                timed = tuple((label, words | vocabulary.dateline_words) for label, words in timed)
             self.sentences[(p.id, i)] = SentenceFacts(
                 passage=p,
                 index=i,
@@ -289,7 +278,7 @@ class Library:
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
                 benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
-                timed=timed,
+                timed=_timed(d, ents, self.lexicon),
                 counted=frozenset(
                     d[j].lemma_.lower() for t in quantities for j in range(t.i + 1, min(t.i + 3, len(d)))
                 ),

@@ -52,7 +52,6 @@ class VocabularyData:
     time_anchors: frozenset[str] = frozenset()
     other_words: frozenset[str] = frozenset()
     verb_senses: frozenset[str] = frozenset()
-    dateline_words: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=4)
@@ -99,7 +98,6 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         time_anchors=frozenset(words(raw.get("time_anchors") or ())),
         other_words=frozenset(words(raw.get("other_words") or ())),
         verb_senses=frozenset(words(raw.get("verb_senses") or ())),
-        dateline_words=frozenset(words(raw.get("dateline_words") or ())),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
