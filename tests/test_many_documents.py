@@ -166,3 +166,13 @@ def test_the_other_figures_asks_for_numbers_and_any_one_of_counts_nothing(two_do
     reply = two_doc_bot.ask("what about the other survival figures?", history)
     assert reply.category is Category.ANSWERED, reply.answer
     assert reply.citations[0].quote == others.text, reply.answer
+
+
+def test_an_unconfirmed_claim_is_met_with_what_each_document_reports_of_the_effect(two_doc_bot: ChatBot) -> None:
+    """ "Possible cure for MS?": neither document says "cure", and each says its own part on the effect, as it
+    would alone; the gap line speaks of the documents in the plural."""
+    reply = two_doc_bot.ask("Possible cure for MS?")
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    assert reply.answer.startswith("The documents do not say. They do not mention “cure”."), reply.answer
+    cited = {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer}
+    assert cited == {d.doc_id for d in two_doc_bot.documents}, reply.answer

@@ -90,12 +90,13 @@ class Composer:
         self._does_not = "The article does not" if one else "The documents do not"
         self._reports = "it reports" if one else "they report"
         self._does_report = "it does report" if one else "they do report"
+        self._it_does_not = "It does not" if one else "They do not"
 
     def _gap(self, query: Query) -> str:
         text = f"{self._does_not} say."
         unstated = [f"“{w}”" for w in query.unstated]
         if unstated:
-            text += " It does not mention " + ", ".join(unstated) + "."
+            text += f" {self._it_does_not} mention " + ", ".join(unstated) + "."
         return text
 
     def choose(self, query: Query, scored: Sequence[Scored], *, most: int | None = None) -> list[Scored]:
@@ -200,9 +201,13 @@ class Composer:
                 parts.append(self._gap(query))
                 # A claim about the treatment's effect ("will it be permanent?") that the documents do not make
                 # is still met with what they report about its effect, with its risks.
-                effect = [s for s in scored if s.fact.benefit][:1] if query.intents & {"benefit", "cure"} else []
+                effect = [s for s in scored if s.fact.benefit] if query.intents & {"benefit", "cure"} else []
                 if (answering or effect) and query.unstated:
-                    chosen = self.choose(query, answering, most=2) if answering else effect
+                    # Each document says what it would alone: its answering sentences, else its best on the effect.
+                    for doc in dict.fromkeys(s.fact.passage.doc_id for s in [*answering, *effect]):
+                        own = [s for s in answering if s.fact.passage.doc_id == doc]
+                        mine = self._choose_one(query, own)[:2] if own else []
+                        chosen += mine or [s for s in effect if s.fact.passage.doc_id == doc][:1]
                     parts.append(f"What {self._does_report}:")
                 elif related:
                     chosen = related[:1]
