@@ -21,7 +21,9 @@ from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
 pytestmark = pytest.mark.slow
 
 QA = ROOT / "tests" / "data" / "qa"
-FIRST_ARTICLE_SETS = [QA / f"{name}.dev.jsonl" for name in ("own", "independent", "external")]
+FIRST_ARTICLE_SETS = [
+    QA / f"{name}.dev.jsonl" for name in ("own", "independent", "external", "external2", "external3", "blind", "blind2")
+]
 QUESTIONS = ["How many people took part?", "What were the side effects?", "Who led the study?", "What is HSCT?"]
 
 
@@ -32,8 +34,8 @@ def _passed(bot: ChatBot, path: Path, *, answerable: bool) -> set[str]:
 
 def test_adding_a_document_loses_no_answer_about_the_first_article(bot: ChatBot, two_doc_bot: ChatBot) -> None:
     """Every question about the first article that it answers alone is still answered with a second document
-    loaded (the first article's dev halves; the helper-written `blind` set is left out because some of its gaps
-    are answered by the second document, as they should be)."""
+    loaded (the answerable questions of the first article's dev halves; some of their gap questions are answered
+    by the second document, as they should be: it states the trial's phase, which the article does not)."""
     alone = set().union(*(_passed(bot, p, answerable=True) for p in FIRST_ARTICLE_SETS))
     together = set().union(*(_passed(two_doc_bot, p, answerable=True) for p in FIRST_ARTICLE_SETS))
     assert alone <= together, f"lost with a second document: {sorted(alone - together)}"
