@@ -198,7 +198,7 @@ class QueryAnalyzer:
 
     def _beside_abbreviations(self, text: str) -> str:
         """The text to embed: an abbreviation the documents spell out gets its long form beside it, and a long
-        form its abbreviation ("EFS" / "event-free survival"), so a sentence using either one is near."""
+        form its abbreviation ("COPD" / "chronic obstructive pulmonary disease"), so a sentence using either is near."""
         flat = re.sub(r"[\s-]+", " ", text.lower())
         added = []
         for short, long in self.library.spelled_out.items():

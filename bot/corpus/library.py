@@ -241,7 +241,8 @@ class Library:
             short: lemma_text(self.lexicon.lemmas(nlp(long, disable=extra))) for short, long in spelled_out.items()
         }
         spelled = {short: long for short, long in long_forms.items() if short.lower() not in subjects}
-        self.spelled_out = {short: spelled_out[short] for short in spelled}  # as written: "event-free survival"
+        # ... and the long forms as written ("chronic obstructive pulmonary disease"), for embedding questions.
+        self.spelled_out = {short: spelled_out[short] for short in spelled}
         self.instances = _instances(
             {short: long for short, long in long_forms.items() if short in terms_abbreviated}, self.lexicon
         )
