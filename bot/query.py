@@ -27,9 +27,10 @@ _PRONOUNS = frozenset(
 )
 # Entity kinds that name something in the world; a question naming one no document names asks about it.
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "LAW"})
-# "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
+# Question words (Penn tags), and those that also open a clause ("what happened when ...").
 _WH_TAGS = frozenset({"WDT", "WP", "WP$", "WRB"})
 _CLAUSE_OPENERS = frozenset({"when", "where", "who", "whom", "whose"})
+# "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
 _KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
@@ -336,13 +337,13 @@ class QueryAnalyzer:
                 grouped.pop(t.lemma_.lower(), None)
         # A verb with a particle is another verb ("work out" is not "work", "come out" not "come"): the bare verb's
         # synonyms and the intents it cues do not apply, unless the vocabulary knows the phrase ("come back").
-        phrasal = [t for t in doc if t.i in _phrasal_verbs(doc, self.lexicon)]
-        for t in phrasal:
-            grouped.pop(t.lemma_.lower(), None)
+        phrasal = _phrasal_verbs(doc, self.lexicon)
+        for i in phrasal:
+            grouped.pop(doc[i].lemma_.lower(), None)
         expansions = {t: frozenset(grouped.get(t, set()) - {t}) for t in dict.fromkeys(terms + context_terms)}
         # What the question asks is shaped outside a point in time: "after these results" asks nothing about results.
         anchored = self._anchored(doc)
-        unshaping = frozenset(t.i for t in anchored) | frozenset(t.i for t in phrasal)
+        unshaping = frozenset(t.i for t in anchored) | phrasal
         intents = self.lexicon.intents(lemma_text(_shape_lemmas(doc, lemmas, unshaping)))
         if "definition" in intents and not asks_meaning and len(set(terms) - named) > 3:
             intents -= {"definition"}  # "what were the side effects of ..." asks for facts, not a definition
