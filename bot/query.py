@@ -173,9 +173,10 @@ class QueryAnalyzer:
         self.library = library
         self.lexicon = library.lexicon
         self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
-        # Longest first, compiled once: "stem cell transplantation" before "stem cell transplant".
+        # Longest first, compiled once: "stem cell transplantation" before "stem cell transplant". A plural is the
+        # same name ("stem cell transplants").
         self._alias_patterns = [
-            (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?![\w-])"))
+            (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?:e?s)?(?![\w-])"))
             for alias in sorted(library.aliases, key=len, reverse=True)
         ]
 

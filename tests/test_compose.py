@@ -200,6 +200,14 @@ def test_an_answer_quotes_the_body_not_the_headline(bot: ChatBot, question: str)
     check_invariants(reply)
 
 
+def test_a_plural_of_a_name_for_the_subject_is_the_same_name(bot: ChatBot) -> None:
+    """ "Stem cell transplants" names the article's subject as "stem cell transplant" does: it routes and defines,
+    and stays out of the words a sentence must cover, so "where do we go from here?" is what is asked."""
+    assert bot.analyzer.analyse("Are stem cell transplants safe?").aliases
+    reply = bot.ask("Stem cell transplants: Where do we go from here?")
+    assert "randomized trial" in lead_quote(reply) or "larger studies" in lead_quote(reply), reply.answer
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents
