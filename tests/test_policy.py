@@ -192,9 +192,12 @@ def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot,
     [
         "I no longer need afternoon naps so surely I'm ready to go back to work, right?",
         "Is my husband ready for the transplant?",
+        "Is this therapy approved for my specific condition?",
     ],
 )
-def test_whether_a_person_is_ready_or_fit_for_something_is_their_clinicians_call(bot: ChatBot, message: str) -> None:
+def test_whether_a_person_is_ready_fit_or_approved_for_something_is_their_clinicians_call(
+    bot: ChatBot, message: str
+) -> None:
     reply = bot.ask(message)
     assert reply.category is Category.MEDICAL_ADVICE, reply.answer
     assert "neurologist" in reply.answer

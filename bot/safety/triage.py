@@ -145,7 +145,7 @@ ADVICE_STRONG = re.compile(
 )
 # Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
 ADVICE_WEAK = re.compile(
-    r"(\bmy\s+(current\s+|present\s+|own\s+|usual\s+|last\s+)?(doctor|neuro\w*|dose|dosage|medications?|meds|"
+    r"(\bmy\s+(current\s+|present\s+|own\s+|usual\s+|last\s+|specific\s+|particular\s+)?(doctor|neuro\w*|dose|dosage|medications?|meds|"
     r"medicines?|drugs?|treatments?|therapy|ms|edss|symptoms|relapses?|mri|lesions?|case|options?|disability|"
     r"history|condition|diagnosis|dmt|infusion)\b|"
     + _RELATIVE
