@@ -208,6 +208,14 @@ def test_a_plural_of_a_name_for_the_subject_is_the_same_name(bot: ChatBot) -> No
     assert "randomized trial" in lead_quote(reply) or "larger studies" in lead_quote(reply), reply.answer
 
 
+def test_how_do_you_find_out_if_x_asks_about_x(bot: ChatBot) -> None:
+    """ "Find out" frames the question; what is asked is whether one qualifies, which the article does not say
+    (the study's "examined" is not an answer to it)."""
+    assert bot.analyzer.analyse("How do you find out if you qualify?").terms == ("qualify",)
+    reply = bot.ask("How do you find out if you qualify?")
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents
