@@ -216,6 +216,15 @@ def test_how_do_you_find_out_if_x_asks_about_x(bot: ChatBot) -> None:
     assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
 
 
+def test_a_kind_of_the_subject_the_documents_never_name_is_not_defined_by_their_procedure(bot: ChatBot) -> None:
+    """ "What is non-myeloablative HSCT?" asks about a kind of transplant no document describes; "What is
+    autologous HSCT?" uses the article's own word and gets its steps."""
+    reply = bot.ask("What is Non-myeloablative HSCT?")
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    check_invariants(reply)
+    assert bot.ask("What is autologous HSCT?").category is Category.ANSWERED
+
+
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:
     assert "definition" not in bot.analyzer.analyse("what were they like before the treatment?").intents
     assert "definition" in bot.analyzer.analyse("what is remission?").intents

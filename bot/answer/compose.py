@@ -177,8 +177,20 @@ class Composer:
             and not any(t.tag_ == "POS" for t in query.doc)
             and self._definition(query, scored) is None
         )
+        # "What is <a kind> of the subject?" ("non-X HSCT") in words no document uses asks about a kind they do not
+        # describe: their own procedure is not its answer.
+        other_kind = (
+            "definition" in query.intents
+            and bool(query.aliases)
+            and bool(query.terms)
+            and not any(({t} | query.expansions.get(t, frozenset())) & self.library.words for t in query.terms)
+        )
         answered = bool(follow) or (
-            self.answerability.answers(query, scored) and typed and not query.unconfirmed and not undefined
+            self.answerability.answers(query, scored)
+            and typed
+            and not query.unconfirmed
+            and not undefined
+            and not other_kind
         )
         chosen: list[Scored] = []
         if follow:
