@@ -18,6 +18,7 @@ from bot.chat import ChatBot
 from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document
 from bot.corpus.library import Library, _abbreviations
 from bot.corpus.vocabulary import load_vocabulary, mentions_benefit
+from bot.evaluation.scoring import states_benefit
 from bot.reply import Category, Reply
 from bot.web.render import api_text
 from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
@@ -53,7 +54,7 @@ def check_invariants(reply: Reply) -> None:
     quoted = " ".join(c.quote for c in reply.citations)
     for number in re.findall(r"\d+(?:[.,]\d+)?", MARKER.sub("", reply.answer)):
         assert number in quoted, f"number {number} in the answer is in no cited quote"
-    if mentions_benefit(MARKER.sub("", reply.answer)):
+    if states_benefit(reply):  # a cited claim states one (an echo of the asker's words in the framing does not)
         assert len(reply.caveats) == 2 and reply.caveats[-1] == FOOTER, "a benefit needs the one-line risk summary"
         assert MARKER.search(reply.caveats[0]), "the risk summary is cited"
         assert reply.all_caveats, "the full risk list travels with a benefit"
@@ -223,6 +224,15 @@ def test_a_kind_of_the_subject_the_documents_never_name_is_not_defined_by_their_
     assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
     check_invariants(reply)
     assert bot.ask("What is autologous HSCT?").category is Category.ANSWERED
+
+
+def test_a_gap_that_echoes_the_askers_words_states_no_benefit(bot: ChatBot) -> None:
+    """spaCy reads "remission remission percent?" as a name no document states; the reply names it back and
+    states nothing, so it carries no risk list (a claim of a benefit always does)."""
+    reply = bot.ask("remission remission percent?")
+    assert reply.category is Category.NOT_IN_ARTICLE and "remission" in reply.answer, reply.answer
+    assert not states_benefit(reply) and reply.caveats == (FOOTER,)
+    check_invariants(reply)
 
 
 def test_what_were_they_like_asks_about_people_not_for_a_definition(bot: ChatBot) -> None:

@@ -112,7 +112,9 @@ def has_caveat(reply: Reply) -> bool:
 
 
 def states_benefit(reply: Reply) -> bool:
-    return mentions_benefit(strip_markers(reply.answer))
+    """A claim of the answer states a benefit. Framing is not a claim: "It does not mention “remission”" echoes
+    the asker's words and states nothing."""
+    return any(mentions_benefit(c.text) for c in answer_claims(reply))
 
 
 @lru_cache(maxsize=1)
