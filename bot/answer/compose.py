@@ -177,8 +177,8 @@ class Composer:
             and not any(t.tag_ == "POS" for t in query.doc)
             and self._definition(query, scored) is None
         )
-        # "What is <a kind> of the subject?" ("non-X HSCT") in words no document uses asks about a kind they do not
-        # describe: their own procedure is not its answer.
+        # "What is <a kind> of the subject?" ("non-X transplant") in words no document uses asks about a kind they
+        # do not describe: their own procedure is not its answer.
         other_kind = (
             "definition" in query.intents
             and bool(query.aliases)
