@@ -126,6 +126,11 @@ def _shape_lemmas(doc: Any, lemmas: Sequence[str], skip: frozenset[int]) -> list
     return out
 
 
+def _flat(text: str) -> str:
+    """Lower case, hyphens and runs of space as one space: "Long-term  care" -> "long term care"."""
+    return re.sub(r"[\s-]+", " ", text.lower())
+
+
 def _phrasal_verbs(doc: Any, lexicon: Lexicon) -> frozenset[int]:
     """The token indices of verbs followed by a particle ("worked out", "come out at") that the vocabulary does
     not know as a phrase."""
@@ -179,6 +184,11 @@ class QueryAnalyzer:
             (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?:e?s)?(?![\w-])"))
             for alias in sorted(library.aliases, key=len, reverse=True)
         ]
+        # Each abbreviation the documents spell out, as a pattern, and its long form flattened (no case, no hyphens).
+        self._abbreviation_forms = [
+            (short, long, re.compile(rf"(?<![\w/]){re.escape(short.lower())}(?![\w/])"), _flat(long))
+            for short, long in library.spelled_out.items()
+        ]
 
     def _aliases(self, lower: str) -> dict[str, tuple[str, frozenset[str]]]:
         found: dict[str, tuple[str, frozenset[str]]] = {}
@@ -201,11 +211,11 @@ class QueryAnalyzer:
     def _beside_abbreviations(self, text: str) -> str:
         """The text to embed: an abbreviation the documents spell out gets its long form beside it, and a long
         form its abbreviation ("COPD" / "chronic obstructive pulmonary disease"), so a sentence using either is near."""
-        flat = re.sub(r"[\s-]+", " ", text.lower())
+        flat = _flat(text)
         added = []
-        for short, long in self.library.spelled_out.items():
-            has_short = re.search(rf"(?<![\w/]){re.escape(short.lower())}(?![\w/])", flat) is not None
-            has_long = re.sub(r"[\s-]+", " ", long.lower()) in flat
+        for short, long, short_pattern, flat_long in self._abbreviation_forms:
+            has_short = short_pattern.search(flat) is not None
+            has_long = flat_long in flat
             if has_short != has_long:
                 added.append(short if has_long else long)
         return f"{text} ({'; '.join(added)})" if added else text
