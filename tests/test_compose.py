@@ -199,6 +199,13 @@ def test_an_answer_quotes_the_body_not_the_headline(bot: ChatBot, question: str)
     assert reply.citations, reply.answer
     assert not titles & {c.quote for c in reply.citations}, reply.answer
     check_invariants(reply)
+    # Fitting reads `features()`, serving reads `score()`: both see the same candidates, none of them a headline.
+    query = bot.analyzer.analyse(question)
+    hits = bot.retriever.retrieve(query, k=12)
+    assert {f.passage.text for f, _ in bot.answerability.features(query, hits)}.isdisjoint(titles)
+    assert {s.fact.key for s in bot.answerability.score(query, hits)} == {
+        f.key for f, _ in bot.answerability.features(query, hits)
+    }
 
 
 def test_a_plural_of_a_name_for_the_subject_is_the_same_name(bot: ChatBot) -> None:

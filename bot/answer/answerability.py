@@ -220,8 +220,11 @@ class Answerability:
             total = sum(w for _, w in concepts) or 1.0
             facts = [self.library.sentences[(p.id, i)] for i in range(len(p.sentences))]
             cov_p = sum(w for a, w in concepts if any(_matches(a, f) for f in facts)) / total
-            # "What about the other ...?": what the last answer quoted is not what is asked for now.
-            for fact in (f for f in facts if f.key not in query.seen):
+            # "What about the other ...?": what the last answer quoted is not what is asked for now. A document's
+            # headline restates its body in a few capitalised words: answers quote the body. Fitting reads these
+            # same candidates, so the model is fitted on what it is served.
+            headline = self.library.documents[p.doc_id].title
+            for fact in (f for f in facts if f.key not in query.seen and p.text != headline):
                 vec = self.vectors.get(fact.key)
                 cos = float(vec @ query.search_vector) if vec is not None else hit.dense
                 cov = sum(w for a, w in concepts if _matches(a, fact)) / total
@@ -257,12 +260,7 @@ class Answerability:
         return out
 
     def score(self, query: Query, hits: Sequence[Hit]) -> list[Scored]:
-        # A document's headline restates its body in a few capitalised words: answers quote the body.
-        scored = [
-            Scored(f, x, self.model.probability(x))
-            for f, x in self.features(query, hits)
-            if f.passage.text != self.library.documents[f.passage.doc_id].title
-        ]
+        scored = [Scored(f, x, self.model.probability(x)) for f, x in self.features(query, hits)]
         return sorted(scored, key=lambda s: -s.p)
 
     def answers(self, query: Query, scored: Sequence[Scored]) -> bool:
