@@ -339,6 +339,9 @@ class QueryAnalyzer:
             for word in alias.split():
                 grouped.setdefault(word, set()).update({term, *term.replace("/", " ").split()})
         grouped.update(phrases)
+        for term in dict.fromkeys(terms + context_terms):  # "what does it treat?" ~ "treatment"
+            if derived := self.lexicon.derived(term):
+                grouped.setdefault(term, set()).update(derived)
         for s, opposite in denied.items():
             grouped.setdefault(premise_lemma[s], set()).update(opposite)  # the term is the lemma ("approve")
         # "Back to work" is a job, not a success: a word whose synonyms are its verb's has none as a noun.

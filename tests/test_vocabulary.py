@@ -3,6 +3,7 @@ leaves a word alone when more than one known word would fit: a wrong guess is wo
 
 from __future__ import annotations
 
+from bot.chat import ChatBot
 from bot.corpus.vocabulary import Lexicon, load_vocabulary
 
 WORDS = [
@@ -73,3 +74,22 @@ def test_a_slip_that_is_also_in_the_dictionary_is_mended_when_a_neighbour_makes_
     assert lx.correct_in_context("meny", "how", "people") == "many", "question cues are phrases too"
     assert lx.correct_in_context("affects", "side", "") == "effects"
     assert lx.correct_in_context("cel", "a", "phone") == "cel", "no phrase, no guess"
+
+
+def test_a_word_no_document_uses_matches_the_documents_word_with_another_ending() -> None:
+    """Lemmas join "treated" and "treat", not "treat" and "treatment": a verb the documents only use as a noun
+    (and the other way round) still finds their sentences, and a word they do use stays itself."""
+    lx = Lexicon(load_vocabulary(), ["treatment", "eligibility", "immunity", "investigator", "transplant", "organ"])
+    assert lx.derived("treat") == {"treatment"}
+    assert lx.derived("eligible") == {"eligibility"}
+    assert lx.derived("immune") == {"immunity"}
+    assert lx.derived("investigate") == {"investigator"}
+    assert lx.derived("transplantation") == {"transplant"}
+    assert lx.derived("treatment") == set(), "a word the documents use is matched as itself"
+    assert lx.derived("organisation") == set(), "an ending outside the vocabulary's pairs joins nothing"
+    assert lx.derived("use") == set(), "too short a stem to tell a derivation from a coincidence"
+
+
+def test_a_question_verb_is_matched_to_the_documents_noun(bot: ChatBot) -> None:
+    query = bot.analyzer.analyse("Can MS be treated with stem cells?")
+    assert "treatment" in query.expansions["treat"]

@@ -52,6 +52,7 @@ class VocabularyData:
     time_anchors: frozenset[str] = frozenset()
     other_words: frozenset[str] = frozenset()
     verb_senses: frozenset[str] = frozenset()
+    derivations: tuple[tuple[str, str], ...] = ()
 
 
 @lru_cache(maxsize=4)
@@ -98,6 +99,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         time_anchors=frozenset(words(raw.get("time_anchors") or ())),
         other_words=frozenset(words(raw.get("other_words") or ())),
         verb_senses=frozenset(words(raw.get("verb_senses") or ())),
+        derivations=tuple((str(a).lower(), str(b).lower()) for a, b in raw.get("derivations") or ()),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
         },
@@ -208,6 +210,20 @@ class Lexicon:
                     for w in p.split():
                         out.setdefault(w, set()).update(words)
         return out
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one lexicon per bot; the cache dies with it
+    def derived(self, word: str) -> frozenset[str]:
+        """The documents' words that are `word` with a derivational ending swapped ("treat" ~ "treatment",
+        "eligible" ~ "eligibility"), for a word no document uses; lemmas do not join a verb and its noun."""
+        if word in self.corpus or not word.isalpha():
+            return frozenset()
+        found = set()
+        for base, noun in self.data.derivations:
+            for a, b in ((base, noun), (noun, base)):
+                stem = word[: len(word) - len(a)] if word.endswith(a) else ""
+                if len(stem) >= 4 and stem + b in self.corpus:
+                    found.add(stem + b)
+        return frozenset(found - {word})
 
     def phrases(self, text: str) -> dict[str, set[str]]:
         """Multi-word vocabulary phrases found in `text` ("take part"), each with its groups' one-word members."""
