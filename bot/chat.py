@@ -214,7 +214,11 @@ class ChatBot:
         if verdict.category in (Category.LANGUAGE, Category.INJECTION, Category.OUT_OF_SCOPE, Category.GREETING):
             assert verdict.category is not None
             return Reply(verdict.reply_text, verdict.category, language=language)
-        reply = self.answer(query, advice=verdict.category is Category.MEDICAL_ADVICE)
+        advice = verdict.category is Category.MEDICAL_ADVICE
+        # Several questions in one message are answered one by one (safety has read the message whole); a request
+        # for personal advice is declined as one.
+        asked, told = ((), "") if advice else self.analyzer.questions(query.text)
+        reply = self.answer_each(asked, told, history, language) if asked else self.answer(query, advice=advice)
         if verdict.safety_net:
             reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SAFETY_NET}")
         return reply
@@ -223,6 +227,26 @@ class ChatBot:
         """Every candidate sentence of the retrieved paragraphs, most likely to answer first."""
         hits = self.retriever.retrieve(query, k=2 * self.settings.top_k)
         return self.answerability.score(query, hits)
+
+    def answer_each(
+        self, questions: Sequence[str], told: str, history: Sequence[Message], language: str = "en"
+    ) -> Reply:
+        """Each question of a message answered on its own, with what the message tells as its context and the
+        questions before it as earlier turns ("... If it does, is that permanent?")."""
+        asked = []
+        for i, question in enumerate(questions):
+            earlier = [*history, *({"role": "user", "content": q} for q in questions[:i])]
+            query = self.analyzer.analyse(f"{told} {question}".strip(), earlier, language=language)
+            asked.append((question, query, self.scored(query)))
+        composed = self.composer.compose_parts(asked)
+        return Reply(
+            composed.answer,
+            Category.ANSWERED if composed.supported else Category.NOT_IN_ARTICLE,
+            composed.citations,
+            composed.caveats,
+            all_caveats=composed.all_caveats,
+            language=language,
+        )
 
     def answer(self, query: Query, *, advice: bool = False) -> Reply:
         """The answer from the documents (for a personal-advice request: the decline, then general facts)."""

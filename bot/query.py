@@ -32,6 +32,7 @@ _WH_TAGS = frozenset({"WDT", "WP", "WP$", "WRB"})
 _CLAUSE_OPENERS = frozenset({"when", "where", "who", "whom", "whose"})
 # "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
 _KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
+MAX_QUESTIONS = 4  # a message asking more is read as one question
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
 
@@ -249,18 +250,35 @@ class QueryAnalyzer:
         return tuple(self.library.quoted_in(body))
 
     @staticmethod
-    def _split_story(text: str) -> tuple[str, str]:
-        """(the question sentences, what the message tells besides) for a message that does both; else (text, "")."""
-        if "?" not in text or len(text) < 40:
-            return text, ""
+    def _sentences(text: str) -> tuple[list[str], list[str]]:
+        """(the sentences that ask, the sentences that tell)."""
         # pysbd keeps "... a study called xyz. what did they find?" whole: a lower-case start still opens a sentence
         # after a word of two lower-case letters or more ("Dr. Smith" stays whole).
         parts = [q for p in split_sentences(text) for q in re.split(r"(?<=[a-z]{2}[.!])\s+(?=\w)", p)]
         asked = [p for p in parts if p.rstrip().endswith("?")]
-        told = [p for p in parts if not p.rstrip().endswith("?")]
+        return asked, [p for p in parts if not p.rstrip().endswith("?")]
+
+    @classmethod
+    def _split_story(cls, text: str) -> tuple[str, str]:
+        """(the question sentences, what the message tells besides) for a message that does both; else (text, "")."""
+        if "?" not in text or len(text) < 40:
+            return text, ""
+        asked, told = cls._sentences(text)
         if not asked or not told:
             return text, ""
         return " ".join(asked), " ".join(told)
+
+    @classmethod
+    def questions(cls, text: str) -> tuple[tuple[str, ...], str]:
+        """The questions a message asks when it asks several ("Is it from a donor? Where do the cells come
+        from?"), each a question of its own, and what it tells besides; ((), "") for a single question. Two to
+        MAX_QUESTIONS questions of three words or more each: "The ER? Really?" is one question said twice."""
+        if text.count("?") < 2:
+            return (), ""
+        asked, told = cls._sentences(clean_text(text))
+        if not 2 <= len(asked) <= MAX_QUESTIONS or any(len(re.findall(r"\w+", q)) < 3 for q in asked):
+            return (), ""
+        return tuple(q.strip() for q in asked), " ".join(told)
 
     def _terms(self, lemmas: list[str]) -> list[str]:
         honorifics = self.lexicon.data.honorifics

@@ -26,6 +26,7 @@ from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
 pytestmark = pytest.mark.slow
 
 SOURCE = {p.id: p for d in [*load_knowledge(KNOWLEDGE), parse_document(SECOND_DOCUMENT)] for p in d.passages}
+QUESTION_HEADING = re.compile(r"(?m)^\*\*[^*\n]+\?\*\*$")
 DRUGS = re.compile(r"(?i)\b(cyclophosphamide|BEAM|carmustine|etoposide|cytarabine|melphalan|ATG|thymoglobulin)\b")
 MARKER = re.compile(r"\[(\d+)\]")
 
@@ -52,7 +53,9 @@ def check_invariants(reply: Reply) -> None:
         assert not reply.citations and not reply.caveats
         return
     quoted = " ".join(c.quote for c in reply.citations)
-    for number in re.findall(r"\d+(?:[.,]\d+)?", MARKER.sub("", reply.answer)):
+    # A message asking several questions is answered under each one, in the asker's words (their numbers too).
+    answer = QUESTION_HEADING.sub("", reply.answer)
+    for number in re.findall(r"\d+(?:[.,]\d+)?", MARKER.sub("", answer)):
         assert number in quoted, f"number {number} in the answer is in no cited quote"
     if states_benefit(reply):  # a cited claim states one (an echo of the asker's words in the framing does not)
         assert len(reply.caveats) == 2 and reply.caveats[-1] == FOOTER, "a benefit needs the one-line risk summary"
@@ -720,3 +723,46 @@ WORDS = st.sampled_from(
 @given(words=st.lists(WORDS, min_size=1, max_size=9))
 def test_invariants_hold_for_any_question(bot: ChatBot, words: list[str]) -> None:
     check_invariants(bot.ask(" ".join(words) + "?"))
+
+
+def test_a_message_asking_several_questions_answers_each_under_its_own_words(bot: ChatBot) -> None:
+    """ "Is it from a donor? Where do the cells come from?": read as one question, the part the article lacks
+    hid the part it answers. Each question gets its own answer, in the order asked, under the asker's words, with
+    one numbering of citations; a later question leans on the earlier ones ("how old were they?")."""
+    reply = bot.ask("Is it a bone marrow transplant from a donor? Where do the stem cells come from?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    first, second = reply.answer.split("**Where do the stem cells come from?**")
+    assert first.startswith("**Is it a bone marrow transplant from a donor?**") and "does not say" in first
+    assert "own stem cells" in second and not MARKER.search(first)
+    check_invariants(reply)
+    reply = bot.ask("How many people took part in the study? How old were they?")
+    first, second = reply.answer.split("**How old were they?**")
+    assert "24" in first and "26 to 52" in second
+    assert len({c.quote for c in reply.citations}) == len(reply.citations), "a sentence quoted twice keeps its number"
+    check_invariants(reply)
+
+
+def test_a_message_is_one_question_unless_it_asks_several_whole_ones() -> None:
+    from bot.query import MAX_QUESTIONS, QueryAnalyzer
+
+    assert QueryAnalyzer.questions("The ER? Really? For vibrating legs?") == ((), ""), "fragments are one question"
+    assert QueryAnalyzer.questions("How many took part?") == ((), "")
+    many = " ".join(f"What about question number {i}?" for i in range(MAX_QUESTIONS + 1))
+    assert QueryAnalyzer.questions(many) == ((), "")
+    told = "My wife was diagnosed last year. Did anyone die? Were there infections?"
+    assert QueryAnalyzer.questions(told) == (("Did anyone die?", "Were there infections?"), told.split(" Did")[0])
+
+
+@pytest.mark.parametrize(
+    ("message", "category"),
+    [
+        ("How many people took part? Could I have it done too?", Category.MEDICAL_ADVICE),
+        ("What were the side effects? My husband has chest pain and can't breathe, what do we do?", Category.EMERGENCY),
+    ],
+)
+def test_safety_reads_a_message_of_several_questions_whole(bot: ChatBot, message: str, category: Category) -> None:
+    """A request for personal advice or an emergency in any of the questions decides the reply, as one."""
+    reply = bot.ask(message)
+    assert reply.category is category, reply.answer
+    assert not QUESTION_HEADING.search(reply.answer)
+    check_invariants(reply)

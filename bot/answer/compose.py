@@ -155,6 +155,49 @@ class Composer:
 
     def compose(self, query: Query, scored: Sequence[Scored], *, lead: str = "", advice: bool = False) -> Composition:
         cites = _Citations(self.library)
+        parts, answered, chosen = self._body(query, scored, cites, lead=lead, advice=advice)
+        risky = bool(query.intents & {"benefit", "cure", "risk"} and chosen)
+        return self._finish(parts, answered, chosen, cites, advice=advice, risky=risky)
+
+    def compose_parts(self, asked: Sequence[tuple[str, Query, Sequence[Scored]]]) -> Composition:
+        """A message that asks several questions: each answered (or not) under its own words, in the order asked,
+        with one numbering of citations and one set of risks for all the documents the answers quote."""
+        cites = _Citations(self.library)
+        parts: list[str] = []
+        answered = False
+        chosen: list[Scored] = []
+        risky = False
+        for question, query, scored in asked:
+            body, says, quoted = self._body(query, scored, cites)
+            parts.append(f"**{question}**\n\n" + "\n\n".join(body))
+            answered |= says
+            chosen += quoted
+            risky |= bool(query.intents & {"benefit", "cure", "risk"} and quoted)
+        return self._finish(parts, answered, chosen, cites, advice=False, risky=risky)
+
+    def _finish(
+        self,
+        parts: list[str],
+        answered: bool,
+        chosen: Sequence[Scored],
+        cites: _Citations,
+        *,
+        advice: bool,
+        risky: bool,
+    ) -> Composition:
+        """The reply with its risks: a benefit or a risk asked about (`risky`) shows the one-line summary."""
+        docs = list(dict.fromkeys(s.fact.passage.doc_id for s in chosen))
+        benefit = any(s.fact.benefit for s in chosen) or risky
+        if advice and not docs:
+            docs = list(self.library.documents)
+        risks = full_list(self.library, docs, cites.cite) if (answered or advice or benefit) else ()
+        shown = (*summary_lines(self.library, docs, cites.cite), FOOTER) if (benefit or advice) else (FOOTER,)
+        return Composition("\n\n".join(parts), answered, tuple(cites.items), shown, risks)
+
+    def _body(
+        self, query: Query, scored: Sequence[Scored], cites: _Citations, *, lead: str = "", advice: bool = False
+    ) -> tuple[list[str], bool, list[Scored]]:
+        """The reply's paragraphs for one question, whether the documents answer it, and the sentences quoted."""
         parts = [lead] if lead else []
         best = scored[0] if scored else None
         # A question asking for a specific kind of fact (a drug, a dose, a price) is answered only by a sentence
@@ -231,9 +274,4 @@ class Composer:
                 name = self.library.documents[s.fact.passage.doc_id].name
                 text = f"*{name[:1].upper()}{name[1:]}:* {text}"
             parts.append(f"{text} {cites.cite(s.fact.passage, s.fact.text, s.p)}")
-        benefit = any(s.fact.benefit for s in chosen) or bool(query.intents & {"benefit", "cure", "risk"} and chosen)
-        if advice and not docs:
-            docs = list(self.library.documents)
-        risks = full_list(self.library, docs, cites.cite) if (answered or advice or benefit) else ()
-        shown = (*summary_lines(self.library, docs, cites.cite), FOOTER) if (benefit or advice) else (FOOTER,)
-        return Composition("\n\n".join(parts), answered, tuple(cites.items), shown, risks)
+        return parts, answered, chosen

@@ -3,7 +3,8 @@
 Labels come from the QA items: for a question the documents answer, the candidate sentences that contain one of
 its reference quotes are positives and the rest negatives; for a question they do not answer, every candidate is
 a negative. Personal-advice, emergency and other policy items are left out, and so are items whose expected
-category allows both answered and not_in_article. Never run this on a test split.
+category allows both answered and not_in_article, and messages asking several questions (each is answered on its
+own, and the item's one label fits none of them). Never run this on a test split.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def collect(bot: ChatBot, items: Sequence[QAItem]) -> tuple[np.ndarray, np.ndarr
     groups: list[Group] = []
     for item in items:
         answered = label_item(item)
-        if answered is None:
+        # A message asking several questions is answered one question at a time: its one label fits none of them.
+        if answered is None or bot.analyzer.questions(item.question)[0]:
             continue
         history = [{"role": t.role, "content": t.content} for t in item.history]
         query = bot.analyzer.analyse(item.question, history)
