@@ -35,6 +35,25 @@ _KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
 MAX_QUESTIONS = 4  # a message asking more is read as one question
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
+# "my wife is scared of catching stuff - did the study mention infections?": a remark about the asker or their
+# people, set off by a dash, before the question; a remark that itself asks ("what dose was used - high or
+# low?") or names only a topic ("MS societies - why so anti?") stays part of the question.
+_DASH_STORY = re.compile(r"^(?P<told>.+?)\s+[-\u2013\u2014]+\s+(?P<asked>[^-\u2013\u2014]+\?)\s*$")
+_ASKING_START = re.compile(
+    r"^\W*(?:who|whom|whose|when|where|what|which|how|why|is|are|was|were|do|does|did|can|could|will|would|"
+    r"shall|should|may|might|must|has|have|had)\b",
+    re.IGNORECASE,
+)
+_PERSONAL = re.compile(r"\b(?:i|i'm|i've|me|my|we|our|us)\b", re.IGNORECASE)
+
+
+def _told_before_dash(sentence: str) -> list[str]:
+    """[remark, question] for a question sentence that opens with a personal remark set off by a dash; else
+    [sentence]."""
+    m = _DASH_STORY.match(sentence.strip())
+    if not m or _ASKING_START.match(m["told"]) or not _PERSONAL.search(m["told"]) or m["told"].endswith("?"):
+        return [sentence]
+    return [m["told"] + ".", m["asked"]]
 
 
 @dataclass(frozen=True)
@@ -255,6 +274,7 @@ class QueryAnalyzer:
         # pysbd keeps "... a study called xyz. what did they find?" whole: a lower-case start still opens a sentence
         # after a word of two lower-case letters or more ("Dr. Smith" stays whole).
         parts = [q for p in split_sentences(text) for q in re.split(r"(?<=[a-z]{2}[.!])\s+(?=\w)", p)]
+        parts = [q for p in parts for q in _told_before_dash(p)]
         asked = [p for p in parts if p.rstrip().endswith("?")]
         return asked, [p for p in parts if not p.rstrip().endswith("?")]
 

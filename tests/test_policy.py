@@ -212,6 +212,39 @@ def test_a_personal_story_then_a_question_about_the_study_is_answered(bot: ChatB
 
 
 @pytest.mark.parametrize(
+    ("remark", "question"),
+    [
+        ("my wife is scared of catching stuff after hsct", "did the study mention infections?"),
+        ("My dad heard about this on the radio", "how many people were in the study?"),
+    ],
+)
+def test_a_personal_remark_set_off_by_a_dash_does_not_change_the_answer(
+    bot: ChatBot, remark: str, question: str
+) -> None:
+    """The remark's words ("wife", "catching") are context, not words the answering sentence must hold."""
+    alone = bot.ask(question)
+    told = bot.ask(f"{remark} - {question}")
+    assert alone.category is Category.ANSWERED, alone.answer
+    assert told.category is Category.ANSWERED, told.answer
+    assert told.citations[0].quote == alone.citations[0].quote
+
+
+def test_a_dash_inside_a_question_keeps_the_question_whole() -> None:
+    from bot.query import QueryAnalyzer
+
+    # The part before the dash asks (or names the topic): it is not a remark to set aside.
+    for message in (
+        "What kind of chemotherapy was used in this trial - normal dose or high dose?",
+        "Stem cell transplants for MS - why are the societies so against them?",
+    ):
+        assert QueryAnalyzer._split_story(message) == (message, "")
+    assert QueryAnalyzer._split_story("my wife is scared of catching stuff - did the study mention infections?") == (
+        "did the study mention infections?",
+        "my wife is scared of catching stuff.",
+    )
+
+
+@pytest.mark.parametrize(
     "message",
     [
         "where can i find the data from the study",
