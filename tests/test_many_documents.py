@@ -136,10 +136,12 @@ def test_where_to_find_the_data_asks_for_a_source_not_a_place(two_doc_bot: ChatB
     [
         ("How were side effects recorded and graded?", "Common Terminology Criteria"),
         ("were there any long term nerve problems from the treatment?", "no significant late neurological"),
+        ("How long, on average, were patients followed?", "Median follow-up"),
     ],
 )
 def test_lay_words_for_the_release_s_clinical_terms(two_doc_bot: ChatBot, question: str, quoted: str) -> None:
-    """ "Graded" meets "criteria", "long term" meets "late", "problems" meets "adverse effects"."""
+    """ "Graded" meets "criteria", "long term" meets "late", "problems" meets "adverse effects", "average" meets
+    "median"."""
     reply = two_doc_bot.ask(question)
     assert reply.category is Category.ANSWERED, reply.answer
     assert any(quoted in c.quote for c in reply.citations if f"[{c.n}]" in reply.answer), reply.answer
