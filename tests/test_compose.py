@@ -74,6 +74,8 @@ def check_invariants(reply: Reply) -> None:
         ("How many people worldwide have MS?", "2.5 million"),
         ("how many peple took part?", "24 volunteers"),
         ("How many people took part in the HALT-MS study?", "24 volunteers"),
+        # A share counts what the sentence names before it ("... patients ... 69% had survived").
+        ("how many patients went five years with no relapse and no new lesions?", "69%"),
         ("How were the stem cells collected?", "blood-forming stem cells were collected"),
         ("Who is Daniel Rotrosen?", "said Daniel Rotrosen"),
         ("what sied effects did they get", "Adverse events"),  # two letters swapped

@@ -128,6 +128,24 @@ def _quantity(token: Any) -> bool:
     return bool(token.like_num) and not (token.text.isdigit() and len(token.text) <= 2 and following in (")", "."))
 
 
+def _counted(doc: Any, quantities: Sequence[Any]) -> frozenset[str]:
+    """What a sentence's numbers count: the words right after each ("N volunteers"). A share ("N% had ...",
+    "N percent of patients") counts what it is a share of: the noun after "of", else the plural nouns the
+    sentence names before it ("... patients ... N% had recovered")."""
+    out: set[str] = set()
+    for t in quantities:
+        after = doc[t.i + 1 : t.i + 3]
+        out |= {w.lemma_.lower() for w in after}
+        if not after or after[0].lower_ not in ("%", "percent", "per"):
+            continue
+        rest = [w for w in doc[after[0].i + 1 : after[0].i + 5] if w.lower_ != "cent"]
+        if rest and rest[0].lower_ == "of":
+            out |= {w.lemma_.lower() for w in rest[1:] if w.pos_ in ("NOUN", "PROPN")}
+        else:
+            out |= {w.lemma_.lower() for w in doc[: t.i] if w.tag_ == "NNS"}
+    return frozenset(out)
+
+
 _QUOTE = re.compile(r"[“”\"]")
 _RANGE = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:to|-|\u2013|\u2014)\s*(\d+(?:\.\d+)?)(?![\d.,]*%)")
 
@@ -280,9 +298,7 @@ class Library:
                 benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
                 timed=_timed(d, ents, self.lexicon),
-                counted=frozenset(
-                    d[j].lemma_.lower() for t in quantities for j in range(t.i + 1, min(t.i + 3, len(d)))
-                ),
+                counted=_counted(d, quantities),
             )
         # The documents' own words, without what the vocabulary adds: what makes a message about them.
         self.words = frozenset(own_words)
