@@ -32,6 +32,7 @@ _WH_TAGS = frozenset({"WDT", "WP", "WP$", "WRB"})
 _CLAUSE_OPENERS = frozenset({"when", "where", "who", "whom", "whose"})
 # "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
 _KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 MAX_QUESTIONS = 4  # a message asking more is read as one question
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
@@ -380,6 +381,11 @@ class QueryAnalyzer:
         for term in dict.fromkeys(terms + context_terms):  # "what does it treat?" ~ "treatment"
             if derived := self.lexicon.derived(term):
                 grouped.setdefault(term, set()).update(derived)
+        # "Anyone in their 50s?" where a document gives "aged 30 to 55": a number no document states, inside a range
+        # one gives, is met by the sentence that gives the range (its ends are that sentence's words).
+        for term in terms:
+            if _NUMBER.fullmatch(term) and term not in self.library.numbers:
+                grouped.setdefault(term, set()).update(self.library.range_ends(float(term)))
         for s, opposite in denied.items():
             grouped.setdefault(premise_lemma[s], set()).update(opposite)  # the term is the lemma ("approve")
         # "Back to work" is a job, not a success: a word whose synonyms are its verb's has none as a noun.

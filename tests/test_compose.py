@@ -577,6 +577,21 @@ def test_a_quantifier_premise_is_named_and_answered_with_what_the_article_report
     check_invariants(reply)
 
 
+def test_a_number_inside_a_range_the_article_gives_is_met_by_that_range(bot: ChatBot) -> None:
+    """The article gives an age range, not every age in it: a question naming an age inside the range is
+    answered with the range; an age outside it is not stated."""
+    low, high = bot.library.ranges[0]
+    inside, outside = int((low + high) // 2), int(high) + 8
+    assert str(inside) not in bot.library.numbers, "the test needs a number the article does not state itself"
+    reply = bot.ask(f"was anyone aged {inside} in the study?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert f"{int(low)} to {int(high)}" in lead_quote(reply)
+    check_invariants(reply)
+    assert bot.ask(f"was anyone aged {outside} in the study?").category is Category.NOT_IN_ARTICLE
+    # "young" is an age word, as "old" is.
+    assert f"{int(low)} to {int(high)}" in lead_quote(bot.ask("how young were the patients?"))
+
+
 def test_a_place_no_document_names_is_named_not_answered(bot: ChatBot) -> None:
     reply = bot.ask("What are the success rates of HSCT in Mexico?")
     assert reply.category is Category.NOT_IN_ARTICLE, reply.answer

@@ -146,6 +146,11 @@ def _counted(doc: Any, quantities: Sequence[Any]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _plain(number: float) -> str:
+    """A number as the documents' words are written: 45.0 -> "45", 2.5 -> "2.5"."""
+    return str(int(number)) if number.is_integer() else str(number)
+
+
 _QUOTE = re.compile(r"[“”\"]")
 _RANGE = re.compile(r"(?<![\d.,])(\d+(?:\.\d+)?)\s*(?:to|-|\u2013|\u2014)\s*(\d+(?:\.\d+)?)(?![\d.,]*%)")
 
@@ -347,6 +352,10 @@ class Library:
         """Does a document state this number (canonical), itself or inside a range it gives ("30 to 45")?"""
         value = float(number)
         return number in self.numbers or any(low <= value <= high for low, high in self.ranges)
+
+    def range_ends(self, value: float) -> set[str]:
+        """The ends, as words, of the ranges the documents give that hold `value` ("30 to 45" for 40)."""
+        return {_plain(end) for low, high in self.ranges if low <= value <= high for end in (low, high)}
 
     def quoted_in(self, text: str) -> list[Key]:
         """The documents' sentences that `text` quotes (an earlier answer), in the order it quotes them."""
