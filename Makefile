@@ -48,7 +48,7 @@ test: install browser axe lint
 	$(BIN)/python -m pytest
 
 eval: install
-	for set in own independent external external2 external3; do \
+	for set in own independent external external2 external3 external4; do \
 		$(BIN)/python -m bot eval tests/data/qa/$$set.test.jsonl --out eval-report/$$set || exit $$?; done
 	$(BIN)/python -m bot safety-eval tests/data/safety/external.test.jsonl
 
