@@ -577,6 +577,18 @@ def test_a_quantifier_premise_is_named_and_answered_with_what_the_article_report
     check_invariants(reply)
 
 
+@pytest.mark.parametrize(
+    "question", ["How risky is HSCT?", "How truly risky is HSCT today?", "Pros and cons of a stem cell transplant?"]
+)
+def test_lay_ways_of_asking_about_risk_are_answered_with_the_risks(bot: ChatBot, question: str) -> None:
+    """ "Risky", "pros and cons" ask what "what are the risks?" asks; "truly" and "today" change nothing."""
+    reply = bot.ask(question)
+    assert reply.category is Category.ANSWERED, reply.answer
+    quoted = " ".join(c.quote for c in reply.citations if f"[{c.n}]" in reply.answer)
+    assert re.search(r"\b(risk|adverse|died)\b", quoted), reply.answer
+    check_invariants(reply)
+
+
 def test_a_number_inside_a_range_the_article_gives_is_met_by_that_range(bot: ChatBot) -> None:
     """The article gives an age range, not every age in it: a question naming an age inside the range is
     answered with the range; an age outside it is not stated."""
