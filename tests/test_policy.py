@@ -176,6 +176,7 @@ def test_harmless_look_alikes_are_not_emergencies(bot: ChatBot, message: str) ->
         "Where can I get this treatment?",
         "where can i find a doctor who does the transplant",
         "how can I tell whether my wife is a suitable candidate?",
+        "what is my prognosis after the transplant?",
     ],
 )
 def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot, message: str) -> None:
@@ -185,6 +186,18 @@ def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot,
     assert reply.citations, "general facts from the article still come with the refusal"
     assert any("Three participants died" in c for c in reply.all_caveats)
     assert not any(word in reply.answer.lower() for word in ("you should", "i recommend", " mg"))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "What are the chances of pregnancy after Stem Cell Transplantation?",
+        "Is breastfeeding possible after the chemotherapy?",
+    ],
+)
+def test_a_general_question_on_a_personal_subject_tells_of_nobody_s_care(bot: ChatBot, message: str) -> None:
+    """Pregnancy is personal, but a question naming no one asks what is known in general."""
+    assert bot.ask(message).category is not Category.MEDICAL_ADVICE
 
 
 @pytest.mark.parametrize(

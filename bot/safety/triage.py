@@ -135,7 +135,7 @@ ADVICE_STRONG = re.compile(
     r"\bhow\s+(long|soon)\s+(should|do|must|would)\s+(i|we|he|she)\b|\bhow\s+(long|soon)\s+(after|before|until)\s+"
     r"(stopping\s+|my\s+|his\s+|her\s+|the\s+last\s+|last\s+|a\s+dose\s+of\s+)?(\w+mab|\w*dmts?|ocrevus|tysabri|kesimpta|"
     r"lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|infusion)\b|"
-    r"\bwhat\s+should\s+(i|we)\b|\bmy\s+chances\b|\bfor\s+(me|us|him|her)\s*\?|\bhow\s+do\s+(i|we)\s+(handle|cope|"
+    r"\bwhat\s+should\s+(i|we)\b|\b(my|his|her)\s+(chances|prognosis|outlook|life\s+expectancy)\b|\bfor\s+(me|us|him|her)\s*\?|\bhow\s+do\s+(i|we)\s+(handle|cope|"
     r"deal|manage)\b|\b(help|helps|improve|speed\s+up)\s+(his|her|my)\s+(recovery|ms|symptoms|chances)\b|"
     r"\bmy\s+(\w+\s+)?risk\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b|"
     # "how do I know if I am a good candidate?", "whether my wife is eligible": eligibility of a person
@@ -466,6 +466,7 @@ class Safety:
             return ""
         if (
             ADVICE_WEAK.search(text)
+            and PERSONAL.search(text)  # "the chances of pregnancy after ...?" tells of nobody's care
             and "?" in text + "?"
             and not ADVICE_VETO.search(text)
             and self._topical(doc)
