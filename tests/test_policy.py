@@ -189,6 +189,23 @@ def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot,
 
 
 @pytest.mark.parametrize(
+    ("message", "advice"),
+    [
+        ("How many nights would I have to stay in hospital for it?", False),
+        ("Would I be an inpatient or an outpatient for the transplant?", False),
+        ("how long will I be away from home for hsct", False),
+        # ... while when a person can work again, or what they will need to take, is their care team's call.
+        ("When will I be able to return to work?", True),
+        ("Will I have to take a DMT for the rest of my life?", True),
+    ],
+)
+def test_how_a_treatment_is_given_is_not_a_decision_about_one_person_s_care(
+    bot: ChatBot, message: str, advice: bool
+) -> None:
+    assert (bot.ask(message).category is Category.MEDICAL_ADVICE) is advice
+
+
+@pytest.mark.parametrize(
     "message",
     [
         "What are the chances of pregnancy after Stem Cell Transplantation?",

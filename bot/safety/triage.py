@@ -168,6 +168,13 @@ INFORMATION_ASK = re.compile(
     r"(data|results?|information|info|details|article|paper|publication|report|news|coverage|source)\b",
     _I,
 )
+# "How long will I have to be in the hospital?", "would I be an outpatient?": where and how long a person stays
+# for a treatment is how the treatment is given, not a decision about their care (two labellers agreed).
+LOGISTICS_ASK = re.compile(
+    r"\b(will|would)\s+i\s+(have\s+to\s+|need\s+to\s+)?(be|stay|spend|travel)\b[^?.!]{0,30}?"
+    r"\b(hospital|outpatient|inpatient|away\s+from\s+home|abroad)\b",
+    _I,
+)
 # Personal words in a question that is really about the documents, hypothetical, or general: not advice.
 ADVICE_VETO = re.compile(
     r"\b((does|did)\s+the\s+(article|study|report|trial)|the\s+(article|report)\s+(say|says|mention)|"
@@ -460,12 +467,12 @@ class Safety:
             return ""
         if HYPOTHETICAL_ASK.search(text):
             return ""
-        if ADVICE_STRONG.search(INFORMATION_ASK.sub(" ", text)):
+        if ADVICE_STRONG.search(LOGISTICS_ASK.sub(" ", INFORMATION_ASK.sub(" ", text))):
             return "asks about the person's own or a relative's care"
         if INFORMATION_ASK.search(text):  # "I read a report ... where can I read a more balanced one?"
             return ""
         if (
-            ADVICE_WEAK.search(text)
+            ADVICE_WEAK.search(LOGISTICS_ASK.sub(" ", text))
             and PERSONAL.search(text)  # "the chances of pregnancy after ...?" tells of nobody's care
             and "?" in text + "?"
             and not ADVICE_VETO.search(text)
