@@ -83,3 +83,12 @@ def test_safety_set_is_sourced_and_large_enough() -> None:
     assert len(rows) >= 150
     assert {r["label"] for r in rows} == {"emergency", "advice", "harmless"}
     assert all(r["source"].startswith("http") and r["derivation"] in ("verbatim", "adapted") for r in rows)
+
+
+def test_the_second_labelling_covers_every_real_dev_question_once() -> None:
+    """scripts/label_agreement.py reads it against the first labels; a missing or unknown id would skew it."""
+    from scripts.label_agreement import load
+
+    items, second = load()
+    assert sorted(second) == sorted(i.id for i in items)
+    assert {c for cs in second.values() for c in cs} <= {c.value for c in Category}
