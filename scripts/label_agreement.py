@@ -53,7 +53,7 @@ def main() -> None:
     first = {i.id: [c.value for c in i.expected_category] for i in items}
     if set(first) != set(second):
         raise SystemExit(f"the second labelling covers {len(second)} ids, the dev halves {len(first)}: relabel")
-    out: dict[str, object] = agreement(first, second)
+    out: dict[str, object] = {**agreement(first, second)}
     out["disagreements (first / second)"] = dict(
         Counter(f"{first[i][0]} / {second[i][0]}" for i in first if first[i][0] != second[i][0]).most_common()
     )
