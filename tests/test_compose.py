@@ -509,10 +509,14 @@ def test_a_length_of_time_answers_only_when_its_clause_is_about_what_is_asked(bo
         "how long does recovery take?",
         "how long until the immune system is back to normal after the treatment",
         "how long does it take to recover and go back to work after the transplant",  # a job, not a success
+        # The study's name in a time's clause ("... in the HALT-MS trial") says which study, not what was timed.
+        "How long does an MS infusion take?",
     ):
         reply = bot.ask(question)
         assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
         check_invariants(reply)
+    named = next(f for f in bot.library.sentences.values() if "HALT-MS trial" in f.text and f.timed)
+    assert not any("halt" in words for _, words in named.timed)
 
 
 @pytest.mark.parametrize(

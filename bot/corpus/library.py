@@ -89,16 +89,24 @@ def _instances(long_forms: dict[str, str], lexicon: Lexicon) -> dict[str, frozen
 TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})  # a date or a length of time
 
 
-def _timed(doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon) -> tuple[tuple[str, frozenset[str]], ...]:
+def _timed(
+    doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon, names: Iterable[str] = ()
+) -> tuple[tuple[str, frozenset[str]], ...]:
     """Each date or length of time in the sentence with the lemmas (and their vocabulary groups' words) of the
-    clause it stands in, the text between the commas around it."""
+    clause it stands in, the text between the commas around it. A name of the documents' subject in the clause
+    ("after patients in the XYZ-MS trial received ...") says which study, not what was timed: its words are left
+    out."""
+    lowered = doc.text.lower()
+    named = [(m.start(), m.end()) for n in names for m in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", lowered)]
     out = []
     for start, end, label in ents:
         if label not in TIME_LABELS:
             continue
         left = max(doc.text.rfind(c, 0, start) for c in ",;:")
         right = min((i for i in (doc.text.find(c, end) for c in ",;:") if i >= 0), default=len(doc.text))
-        lemmas = lexicon.lemmas([t for t in doc if left < t.idx < right and t.is_alpha])  # as the sentence's own
+        inside = [t for t in doc if left < t.idx < right and t.is_alpha]
+        inside = [t for t in inside if not any(a <= t.idx < b for a, b in named)]
+        lemmas = lexicon.lemmas(inside)  # as the sentence's own
         # A word with a verb sense ("work") is matched from the question's side, which knows how it is used.
         senses = lexicon.data.verb_senses
         words = set(lemmas) | {w for ws in lexicon.expand(" ".join(lemmas)).values() for w in ws if w not in senses}
@@ -302,7 +310,7 @@ class Library:
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
                 benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
-                timed=_timed(d, ents, self.lexicon),
+                timed=_timed(d, ents, self.lexicon, self.aliases),
                 counted=_counted(d, quantities),
             )
         # The documents' own words, without what the vocabulary adds: what makes a message about them.
