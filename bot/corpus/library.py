@@ -94,7 +94,7 @@ def _timed(
 ) -> tuple[tuple[str, frozenset[str]], ...]:
     """Each date or length of time in the sentence with the lemmas (and their vocabulary groups' words) of the
     clause it stands in, the text between the commas around it. A name of the documents' subject in the clause
-    ("after patients in the XYZ-MS trial received ...") says which study, not what was timed: its words are left
+    ("... those in the XYZ trial were given ...") says which study, not what was timed: its words are left
     out."""
     lowered = doc.text.lower()
     named = [(m.start(), m.end()) for n in names for m in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", lowered)]
