@@ -197,6 +197,10 @@ def test_personal_advice_is_declined_kindly_with_the_general_facts(bot: ChatBot,
         # ... while when a person can work again, or what they will need to take, is their care team's call.
         ("When will I be able to return to work?", True),
         ("Will I have to take a DMT for the rest of my life?", True),
+        # Asking the answerer's own pick is asking for advice; asking how to explain something is not.
+        ("would you personally choose a stem cell transplant for your MS?", True),
+        ("How can I explain HSCT to my boss?", False),
+        ("Can I stop my Tysabri before the transplant?", True),
     ],
 )
 def test_how_a_treatment_is_given_is_not_a_decision_about_one_person_s_care(

@@ -120,7 +120,9 @@ _RELATIVE = (
 )
 # A request about one's own or a relative's care, with or without "should". Strong: the asking itself is personal.
 ADVICE_STRONG = re.compile(
-    r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
+    r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b(?!\s+(explain|tell|talk|describe|say)\b)|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
+    # "would you really choose it?": the asker wants the answerer's own pick, as with "what would you do?"
+    r"\bwould\s+you\s+(really\s+|personally\s+|yourself\s+)?(choose|pick|opt\s+for|go\s+for|have\s+it|do\s+it)\b|"
     r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
     # "surely I'm ready to go back to work?": whether a person is fit for something is their clinician's call
     r"\b(am\s+i|i'?m|i\s+am|is\s+(she|he)|(she|he)'?s|(she|he)\s+is)\s+(ready|fit|well\s+enough|strong\s+enough)\s+(to|for)\b|"
