@@ -15,6 +15,7 @@ from bot.corpus.library import Library, alias_words, content_terms
 from bot.corpus.numbers import numbers
 from bot.corpus.vocabulary import Lexicon, lemma_text, phrase_in
 from bot.safety.text import clean_text
+from bot.safety.triage import FIRST_PERSON
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -45,14 +46,13 @@ _ASKING_START = re.compile(
     r"shall|should|may|might|must|has|have|had)\b",
     re.IGNORECASE,
 )
-_PERSONAL = re.compile(r"\b(?:i|i'm|i've|me|my|we|our|us)\b", re.IGNORECASE)
 
 
 def _told_before_dash(sentence: str) -> list[str]:
     """[remark, question] for a question sentence that opens with a personal remark set off by a dash; else
     [sentence]."""
     m = _DASH_STORY.match(sentence.strip())
-    if not m or _ASKING_START.match(m["told"]) or not _PERSONAL.search(m["told"]) or m["told"].endswith("?"):
+    if not m or _ASKING_START.match(m["told"]) or not FIRST_PERSON.search(m["told"]) or m["told"].endswith("?"):
         return [sentence]
     return [m["told"] + ".", m["asked"]]
 
