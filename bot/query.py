@@ -34,6 +34,13 @@ _CLAUSE_OPENERS = frozenset({"when", "where", "who", "whom", "whose"})
 # "What type of X ...?", "which form of X": the question asks for a kind of X (lemma text).
 _KIND_OF = re.compile(r"\b(?:type|kind|form|sort) of (?:the |a |an )?(\S+)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# "What is the mortality rate at your clinic?": a question put to a treatment provider asks about that provider,
+# which no document is; it is named back, as a place no document names is.
+_PROVIDER = re.compile(
+    r"\byour\s+(?:own\s+)?(?:clinic|hospital|centre|center|facility|unit|practice|programme|program|protocol|"
+    r"waiting\s+lists?)\b",
+    re.IGNORECASE,
+)
 MAX_QUESTIONS = 4  # a message asking more is read as one question
 # A question asking what a term means ("what does X stand for?").
 MEANING_CUES = ("stand for", "mean", "short for", "meaning")
@@ -436,7 +443,8 @@ class QueryAnalyzer:
             premises=premises,
             claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises and not denied[w]),
             denied=tuple(w for w in premises if denied[w]),
-            unstated_names=self._unstated_names(doc, named, grouped),
+            unstated_names=self._unstated_names(doc, named, grouped)
+            + tuple(m.group(0).lower() for m in _PROVIDER.finditer(mended)),
             unknown_nouns=self._unknown_nouns(doc, named),
             name_docs=self._name_docs(doc),
             yes_no=yes_no,

@@ -608,6 +608,18 @@ def test_a_number_inside_a_range_the_article_gives_is_met_by_that_range(bot: Cha
     assert f"{int(low)} to {int(high)}" in lead_quote(bot.ask("how young were the patients?"))
 
 
+@pytest.mark.parametrize(
+    "question", ["What is the mortality rate at your clinic?", "how long is the waiting list at your hospital?"]
+)
+def test_a_question_put_to_a_treatment_provider_is_not_answered_with_the_study(bot: ChatBot, question: str) -> None:
+    """The article reports one study; "your clinic" is no clinic it describes, so its deaths are not an answer."""
+    reply = bot.ask(question)
+    assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
+    assert "It does not mention “your" in reply.answer
+    check_invariants(reply)
+    assert bot.ask("What was the mortality rate in the study?").category is Category.ANSWERED
+
+
 def test_a_place_no_document_names_is_named_not_answered(bot: ChatBot) -> None:
     reply = bot.ask("What are the success rates of HSCT in Mexico?")
     assert reply.category is Category.NOT_IN_ARTICLE, reply.answer
