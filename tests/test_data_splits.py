@@ -56,12 +56,8 @@ def test_qa_sets_parse_cover_every_category_and_cite_real_text(tmp_path: Path) -
     items = {
         s: [*load_items(DATA / "qa" / f"{s}.dev.jsonl"), *load_items(DATA / "qa" / f"{s}.test.jsonl")] for s in QA_SETS
     }
-    for name in (
-        "external",
-        "external2",
-        "external3",
-        "external4",
-    ):  # real questions from public pages, each with its address
+    # real questions from public pages, each with its address
+    for name in ("external", "external2", "external3", "external4"):
         assert all(i.source and i.source.startswith("http") for i in items[name])
     assert len(items["external"]) + len(items["external2"]) >= 110
     assert len(items["second_doc"]) >= 20
