@@ -206,12 +206,6 @@ class QueryAnalyzer:
         self.library = library
         self.lexicon = library.lexicon
         self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
-        # Longest first, compiled once: "stem cell transplantation" before "stem cell transplant". A plural is the
-        # same name ("stem cell transplants").
-        self._alias_patterns = [
-            (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?:e?s)?(?![\w-])"))
-            for alias in sorted(library.aliases, key=len, reverse=True)
-        ]
         # Each abbreviation the documents spell out, as a pattern, and its long form flattened (no case, no hyphens).
         self._abbreviation_forms = [
             (short, long, re.compile(rf"(?<![\w/]){re.escape(short.lower())}(?![\w/])"), _flat(long))
@@ -221,7 +215,7 @@ class QueryAnalyzer:
     def _aliases(self, lower: str) -> dict[str, tuple[str, frozenset[str]]]:
         found: dict[str, tuple[str, frozenset[str]]] = {}
         taken = lower
-        for alias, pattern in self._alias_patterns:
+        for alias, pattern in self.library.alias_patterns:
             if pattern.search(taken):
                 found[alias] = self.library.aliases[alias]
                 taken = pattern.sub(" ", taken)
@@ -231,7 +225,7 @@ class QueryAnalyzer:
 
     def _without_names(self, text: str, aliases: dict[str, tuple[str, frozenset[str]]]) -> str:
         lower = text.lower()
-        for alias, pattern in self._alias_patterns:
+        for alias, pattern in self.library.alias_patterns:
             if alias in aliases:
                 lower = pattern.sub(" ", lower)
         return re.sub(r"\s+", " ", lower).strip()

@@ -90,14 +90,17 @@ TIME_LABELS = frozenset({"DATE", "DURATION", "TIME"})  # a date or a length of t
 
 
 def _timed(
-    doc: Doc, ents: Sequence[tuple[int, int, str]], lexicon: Lexicon, names: Iterable[str] = ()
+    doc: Doc,
+    ents: Sequence[tuple[int, int, str]],
+    lexicon: Lexicon,
+    names: Iterable[tuple[str, re.Pattern[str]]] = (),
 ) -> tuple[tuple[str, frozenset[str]], ...]:
     """Each date or length of time in the sentence with the lemmas (and their vocabulary groups' words) of the
     clause it stands in, the text between the commas around it. A name of the documents' subject in the clause
     ("... those in the XYZ trial were given ...") says which study, not what was timed: its words are left
     out."""
     lowered = doc.text.lower()
-    named = [(m.start(), m.end()) for n in names for m in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", lowered)]
+    named = [(m.start(), m.end()) for _, pattern in names for m in pattern.finditer(lowered)]
     out = []
     for start, end, label in ents:
         if label not in TIME_LABELS:
@@ -256,6 +259,12 @@ class Library:
                     owners.setdefault(name.lower(), set()).add(document.doc_id)
                     self.aliases.setdefault(name.lower(), (term.lower(), frozenset()))
         self.aliases = {k: (v[0], frozenset(owners[k])) for k, v in self.aliases.items()}
+        # Each alias as a pattern over lower-case text, longest first, compiled once: "stem cell transplantation"
+        # before "stem cell transplant". A plural is the same name ("stem cell transplants").
+        self.alias_patterns = [
+            (alias, re.compile(r"(?<![\w-])" + re.escape(alias) + r"(?:e?s)?(?![\w-])"))
+            for alias in sorted(self.aliases, key=len, reverse=True)
+        ]
         self.lexicon = Lexicon(vocabulary, words, english_words(), alias_words(self.aliases))
         # The abbreviations the documents use ("XYZ"): a patient may type them in lower case.
         self.acronyms = frozenset(t.lower_ for d in docs for t in d if t.is_upper and t.is_alpha and len(t) > 1)
@@ -310,7 +319,7 @@ class Library:
                 sequence=any(t.lower_ in vocabulary.sequence_words for t in d),
                 benefit=mentions_benefit(s),  # the same test the evaluation applies to answers
                 subject=lemmas[0] if len(lemmas) > 1 and lemmas[1] == "be" else "",
-                timed=_timed(d, ents, self.lexicon, self.aliases),
+                timed=_timed(d, ents, self.lexicon, self.alias_patterns),
                 counted=_counted(d, quantities),
             )
         # The documents' own words, without what the vocabulary adds: what makes a message about them.
