@@ -437,8 +437,7 @@ class QueryAnalyzer:
             premises=premises,
             claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises and not denied[w]),
             denied=tuple(w for w in premises if denied[w]),
-            unstated_names=self._unstated_names(doc, named, grouped)
-            + tuple(m.group(0).lower() for m in _PROVIDER.finditer(mended)),
+            unstated_names=self._unstated_names(doc, named, grouped),
             unknown_nouns=self._unknown_nouns(doc, named),
             name_docs=self._name_docs(doc),
             yes_no=yes_no,
@@ -493,6 +492,7 @@ class QueryAnalyzer:
                     unknown.append(w not in corpus and w not in named)
             if any(unknown):
                 out.append(ent.text)
+        out += [m.group(0).lower() for m in _PROVIDER.finditer(doc.text)]  # "your clinic": no document is one
         return tuple(dict.fromkeys(out))
 
     def _name_docs(self, doc: Any) -> frozenset[str]:

@@ -367,8 +367,7 @@ class Library:
 
     def states(self, number: str) -> bool:
         """Does a document state this number (canonical), itself or inside a range it gives ("30 to 45")?"""
-        value = float(number)
-        return number in self.numbers or any(low <= value <= high for low, high in self.ranges)
+        return number in self.numbers or bool(self.range_ends(float(number)))
 
     def range_ends(self, value: float) -> set[str]:
         """The ends, as words, of the ranges the documents give that hold `value` ("30 to 45" for 40)."""
