@@ -469,12 +469,14 @@ class Safety:
             return ""
         if HYPOTHETICAL_ASK.search(text):
             return ""
-        if ADVICE_STRONG.search(LOGISTICS_ASK.sub(" ", INFORMATION_ASK.sub(" ", text))):
+        # How a treatment is given ("how long will I be in hospital?") is read past by both advice rules.
+        asked = LOGISTICS_ASK.sub(" ", text)
+        if ADVICE_STRONG.search(INFORMATION_ASK.sub(" ", asked)):
             return "asks about the person's own or a relative's care"
         if INFORMATION_ASK.search(text):  # "I read a report ... where can I read a more balanced one?"
             return ""
         if (
-            ADVICE_WEAK.search(LOGISTICS_ASK.sub(" ", text))
+            ADVICE_WEAK.search(asked)
             and PERSONAL.search(text)  # "the chances of pregnancy after ...?" tells of nobody's care
             and "?" in text + "?"
             and not ADVICE_VETO.search(text)
