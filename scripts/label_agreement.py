@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -62,8 +63,10 @@ def main() -> None:
         from bot.evaluation.runner import evaluate
         from bot.settings import Settings
 
-        bot = ChatBot.from_settings(Settings(log_conversations=False))
-        got = {r.item.id: str(getattr(r.category, "value", r.category)) for r in evaluate(bot, items).results}
+        # A private data folder, as `bot bench` and `bot fit` use: a running app holds the default store's lock.
+        with tempfile.TemporaryDirectory(prefix="agreement-") as tmp:
+            bot = ChatBot.from_settings(Settings(log_conversations=False, data_dir=Path(tmp)))
+            got = {r.item.id: str(getattr(r.category, "value", r.category)) for r in evaluate(bot, items).results}
         n = len(first)
         out["bot_accepted_by_first"] = round(sum(got[i] in first[i] for i in first) / n, 3)
         out["bot_accepted_by_second"] = round(sum(got[i] in second[i] for i in first) / n, 3)
