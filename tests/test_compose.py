@@ -585,11 +585,13 @@ def test_a_quantifier_premise_is_named_and_answered_with_what_the_article_report
     "question", ["How risky is HSCT?", "How truly risky is HSCT today?", "Pros and cons of a stem cell transplant?"]
 )
 def test_lay_ways_of_asking_about_risk_are_answered_with_the_risks(bot: ChatBot, question: str) -> None:
-    """ "Risky", "pros and cons" ask what "what are the risks?" asks; "truly" and "today" change nothing."""
+    """ "Risky", "pros and cons" ask what "what are the risks?" asks, so they are answered with the harms the
+    article states (its caveats of kind harm), not only with words about risk; "truly" and "today" change nothing."""
     reply = bot.ask(question)
     assert reply.category is Category.ANSWERED, reply.answer
-    quoted = " ".join(c.quote for c in reply.citations if f"[{c.n}]" in reply.answer)
-    assert re.search(r"\b(risk|adverse|died)\b", quoted), reply.answer
+    quoted = {c.quote for c in reply.citations if f"[{c.n}]" in reply.answer}
+    harms = {bot.library.sentences[key].text for key in bot.library.risk_keys}
+    assert harms and harms <= quoted, reply.answer
     check_invariants(reply)
 
 
