@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bot.answer.caveats import FOOTER
 from bot.chat import ChatBot
 from bot.corpus.documents import KnowledgeError, load_knowledge, parse_document
-from bot.corpus.library import Library, _abbreviations
+from bot.corpus.library import PLACES, Library, _abbreviations
 from bot.corpus.vocabulary import load_vocabulary, mentions_benefit
 from bot.evaluation.scoring import states_benefit
 from bot.reply import Category, Reply
@@ -150,6 +150,25 @@ def test_an_abbreviation_spelled_out_in_lower_case_is_a_term_not_an_organisation
     assert any(label == "ORG" and "National Institute" in fauci.text[s:e] for s, e, label in fauci.entities)
     reply = bot.ask("Who was the lead researcher?")
     assert "principal investigator Richard Nash" in lead_quote(reply)
+
+
+def test_a_word_tagged_a_place_in_only_some_sentences_is_no_place_nor_is_a_degree(
+    bot: ChatBot, nlp: Any, tmp_path: Path
+) -> None:
+    """spaCy reads "MS" (the disease) as the state in some of the article's sentences and "MD" after a name as
+    Maryland. A real place is a place wherever a document writes it, and a degree is no place, so "where ...?" is
+    not answered with the disease or a doctor's degree in bold."""
+    places = {f.text[s:e] for f in bot.library.sentences.values() for s, e, label in f.entities if label in PLACES}
+    assert places == {"the United States"}
+    reply = bot.ask("Which hospitals did the transplants? Where can you get it done?")
+    assert not re.search(r"\*\*(MS|MD)\*\*", reply.answer), reply.answer
+    path = tmp_path / "doc.md"
+    path.write_text(
+        "---\ntitle: A study\n---\nThe trial enrolled patients in Canada.\n\nCanada funded the trial.\n",
+        encoding="utf-8",
+    )
+    library = Library([parse_document(path)], nlp, load_vocabulary())
+    assert all("GPE" in f.labels for f in library.sentences.values()), "a place named twice stays a place"
 
 
 def test_a_comparative_the_vocabulary_knows_is_not_lemmatised_away(bot: ChatBot) -> None:

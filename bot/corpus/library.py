@@ -129,6 +129,30 @@ def _kind(ent: Any) -> str:
     return str(ent.label_)
 
 
+PLACES = frozenset({"GPE", "LOC", "FAC"})
+
+
+def _not_places(
+    texts: Sequence[tuple[Passage, int, str]], docs: Sequence[Any], titles: frozenset[str]
+) -> set[tuple[str, str]]:
+    """(document, text) of what spaCy tags a place in some of a document's sentences and leaves untagged where
+    the same word stands elsewhere in it ("MS" of a disease, read as a state's abbreviation), and of degrees and
+    titles after a name ("MD"): a real place is a place wherever it is written. Each document is read on its own,
+    so adding one never changes another's entities."""
+    tagged: dict[tuple[str, str], int] = {}
+    for (p, _, _), d in zip(texts, docs, strict=True):
+        for e in d.ents:
+            if e.label_ in PLACES:
+                tagged[(p.doc_id, e.text)] = tagged.get((p.doc_id, e.text), 0) + 1
+    out = set()
+    for (doc_id, text), n in tagged.items():
+        pattern = re.compile(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])")
+        written = sum(len(pattern.findall(s)) for p, _, s in texts if p.doc_id == doc_id)
+        if written > n or text.lower().rstrip(".") in titles:
+            out.add((doc_id, text))
+    return out
+
+
 def _quantity(token: Any) -> bool:
     """A number that counts or measures something: not a list's enumerator ("1) loss of ...", "2. relapse"), nor
     "one" after a determiner ("any one of", "no one", "this one")."""
@@ -286,6 +310,7 @@ class Library:
         self.instances = _instances(
             {short: long for short, long in long_forms.items() if short in terms_abbreviated}, self.lexicon
         )
+        not_places = _not_places(texts, docs, vocabulary.honorifics)
         self.sentences: dict[Key, SentenceFacts] = {}
         own_words: set[str] = set()
         for (p, i, s), d in zip(texts, docs, strict=True):
@@ -298,7 +323,11 @@ class Library:
                 speakers.get(p.id, []) if _QUOTE.search(s) and not any(e.label_ == "PERSON" for e in d.ents) else []
             )
             # "RRMS" is tagged an organisation; an abbreviation the documents spell out in lower case is a term.
-            ents = [(e.start_char, e.end_char, _kind(e)) for e in d.ents if e.text not in terms_abbreviated]
+            ents = [
+                (e.start_char, e.end_char, _kind(e))
+                for e in d.ents
+                if e.text not in terms_abbreviated and (p.doc_id, e.text) not in not_places
+            ]
             quantities = [t for t in d if _quantity(t)]
             labels = {k for _, _, k in ents} | ({"NUMBER"} if quantities else set())
             labels |= {kind for kind, ws in vocabulary.kind_words.items() if any(phrase_in(w, joined) for w in ws)}
