@@ -173,7 +173,8 @@ def _phrasal_verbs(doc: Any, lexicon: Lexicon) -> frozenset[int]:
 
 def _subordinate_question_words(doc: Any) -> frozenset[int]:
     """The token indices of "when", "where", "who" ... that follow another question word in the same sentence
-    and clause ("what happened when ...", "who ... where ..."); "and" or "or" starts a new clause."""
+    and clause ("what happened when ...", "who ... where ..."), or a noun they describe ("periods where you feel
+    well", "the year when ..."); "and" or "or" starts a new clause."""
     out = set()
     for sent in doc.sents:
         asked = False
@@ -181,7 +182,8 @@ def _subordinate_question_words(doc: Any) -> frozenset[int]:
             if t.pos_ == "CCONJ":
                 asked = False
             elif t.tag_ in _WH_TAGS:
-                if asked and t.lower_ in _CLAUSE_OPENERS:
+                after_noun = t.i > sent.start and doc[t.i - 1].pos_ in ("NOUN", "PROPN")
+                if (asked or after_noun) and t.lower_ in _CLAUSE_OPENERS:
                     out.add(t.i)
                 asked = True
     return frozenset(out)

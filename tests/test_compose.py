@@ -200,6 +200,23 @@ def test_when_after_another_question_word_opens_a_clause(bot: ChatBot, question:
     assert ("DATE" in bot.analyzer.analyse(question).answer_labels) is asks_date
 
 
+@pytest.mark.parametrize(
+    ("question", "asks_place"),
+    [
+        ("in rrms do you get periods where you feel ok", False),
+        ("is there a time of year where relapses happen more?", False),
+        ("Where was the transplant done?", True),
+        ("ok thanks. where can you get it done", True),
+    ],
+)
+def test_where_after_a_noun_describes_it_and_asks_no_place(bot: ChatBot, question: str, asks_place: bool) -> None:
+    """ "Periods where you feel ok" describes the periods: the question asks whether there are such periods, not
+    for a place, so it is answered by the sentence about them, not by one that names a place."""
+    assert ("GPE" in bot.analyzer.analyse(question).answer_labels) is asks_place
+    if not asks_place and "rrms" in question:
+        assert "periods of mild or no symptoms" in lead_quote(bot.ask(question))
+
+
 @pytest.mark.parametrize("question", ["What are stem cells?", "what is remission?"])
 def test_a_term_the_documents_use_but_never_explain_is_not_defined_by_a_sentence_using_it(
     bot: ChatBot, question: str
