@@ -105,7 +105,8 @@ class ChatBot:
         self.safety = safety or Safety(
             nlp,
             embeddings,
-            set().union(self.library.words, *(a.split() for a in self.library.aliases)),
+            # An alias's stop words ("and" of "chemo and stem cells") make nothing about the documents.
+            set().union(self.library.words, *(a.split() for a in self.library.aliases)) - self.library.nlp_stop,
             settings.data_dir,
             subject=self.library.subject(),
             suggestions=self.library.suggestions(),

@@ -324,6 +324,16 @@ def test_out_of_scope_offers_three_questions(bot: ChatBot) -> None:
     assert reply.answer.count("\n- ") == 3
 
 
+@pytest.mark.parametrize("message", ["What is the best pizza and pasta place?", "Do cats and dogs get along?"])
+def test_a_stop_word_of_a_documents_alias_does_not_make_a_message_about_the_documents(
+    bot: ChatBot, message: str
+) -> None:
+    """An alias may hold a stop word ("chemo and stem cells"); "and" in a message about pizza is not about them."""
+    assert any("and" in alias.split() for alias in bot.library.aliases), "the knowledge folder has such an alias"
+    reply = bot.ask(message)
+    assert reply.category is Category.OUT_OF_SCOPE, reply.answer
+
+
 def test_greeting_is_short_and_friendly(bot: ChatBot) -> None:
     reply = bot.ask("hello!")
     assert reply.category is Category.GREETING
