@@ -4,7 +4,7 @@ leaves a word alone when more than one known word would fit: a wrong guess is wo
 from __future__ import annotations
 
 from bot.chat import ChatBot
-from bot.corpus.vocabulary import Lexicon, load_vocabulary
+from bot.corpus.vocabulary import Lexicon, load_vocabulary, phrase_in
 
 WORDS = [
     "side",
@@ -93,3 +93,16 @@ def test_a_word_no_document_uses_matches_the_documents_word_with_another_ending(
 def test_a_question_verb_is_matched_to_the_documents_noun(bot: ChatBot) -> None:
     query = bot.analyzer.analyse("Can MS be treated with stem cells?")
     assert "treatment" in query.expansions["treat"]
+
+
+def test_every_phrase_of_the_vocabulary_is_written_as_the_lemmas_it_is_matched_against(bot: ChatBot) -> None:
+    """Phrases match a text's lemmas ("keep taking" is read "keep take", "long-term" as "long term"): a phrase
+    written otherwise never matches anything, and nothing says so. Each phrase, typed by a patient, finds itself."""
+    data = bot.library.lexicon.data
+    entries = [w for group in data.synonyms for w in group] + [w for ws in data.intents.values() for w in ws]
+    dead = []
+    for phrase in (e for e in entries if " " in e or "-" in e):
+        typed = (phrase, f"They said {phrase} then.", f"What about the {phrase}?")
+        if not any(phrase_in(phrase, bot.analyzer.analyse(t).lemma_text) for t in typed):
+            dead.append(phrase)
+    assert not dead, f"vocabulary phrases that match nothing as written: {dead}"
