@@ -119,32 +119,64 @@ _RELATIVE = (
     r"sister|friend|grand\w+|aunt|uncle|fianc\w*|boyfriend|girlfriend|cousin|niece|nephew)"
 )
 # A request about one's own or a relative's care, with or without "should". Strong: the asking itself is personal.
-ADVICE_STRONG = re.compile(
-    r"(\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\b(can|could|may)\s+(i|we)\b(?!\s+(explain|tell|talk|describe|say)\b)|\bwould\s+(i|we|he|she)\s+(qualify|be|get)|"
+# Each rule is named for what it recognises; the name goes into the verdict's reason (safety-eval, debugging).
+ADVICE_RULES: tuple[tuple[str, str], ...] = (
+    ("asks whether they should", r"\bshould\s+(i|we|my|he|she|they)\b|\b(i|we)\s+should\b|\bwhat\s+should\s+(i|we)\b"),
+    # "can I explain ... to my family?" asks how to say something, not whether one may have a treatment
+    (
+        "asks whether they can or may",
+        r"\b(can|could|may)\s+(i|we)\b(?!\s+(explain|tell|talk|describe|say)\b)|\bwhere\s+can\s+(i|we)\b",
+    ),
+    ("asks what would or will happen to them", r"\bwould\s+(i|we|he|she)\s+(qualify|be|get)|\b(will|would)\s+i\b"),
     # "would you really choose it?": the asker wants the answerer's own pick, as with "what would you do?"
-    r"\bwould\s+you\s+(really\s+|personally\s+|yourself\s+)?(choose|pick|opt\s+for|go\s+for|have\s+it|do\s+it)\b|"
-    r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
-    # "surely I'm ready to go back to work?": whether a person is fit for something is their clinician's call
-    r"\b(am\s+i|i'?m|i\s+am|is\s+(she|he)|(she|he)'?s|(she|he)\s+is)\s+(ready|fit|well\s+enough|strong\s+enough)\s+(to|for)\b|"
-    r"\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|\b(will|would)\s+i\b|"
-    r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)(\s+\w+){0,2}\s+for\s+"
-    r"(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
-    r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
-    r"\bwhat\s+(would|should|do)\s+you\s+(do|pick|choose|recommend|advise|suggest|go\s+for)\b|\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|"
-    r"\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|\bif\s+i\s+was\s+your\b|"
-    r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\b(do\s+you\s+)?recommend\b|"
-    r"\bdo\s+you\s+think\s+(i|he|she|my|we)\b|\bsign\s+(me|him|her)\s+up\b|\bwhere\s+can\s+(i|we)\b|"
-    r"\bhow\s+(long|soon)\s+(should|do|must|would)\s+(i|we|he|she)\b|\bhow\s+(long|soon)\s+(after|before|until)\s+"
-    r"(stopping\s+|my\s+|his\s+|her\s+|the\s+last\s+|last\s+|a\s+dose\s+of\s+)?(\w+mab|\w*dmts?|ocrevus|tysabri|kesimpta|"
-    r"lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|infusion)\b|"
-    r"\bwhat\s+should\s+(i|we)\b|\b(my|his|her)\s+(chances|prognosis|outlook|life\s+expectancy)\b|\bfor\s+(me|us|him|her)\s*\?|\bhow\s+do\s+(i|we)\s+(handle|cope|"
-    r"deal|manage)\b|\b(help|helps|improve|speed\s+up)\s+(his|her|my)\s+(recovery|ms|symptoms|chances)\b|"
-    r"\bmy\s+(\w+\s+)?risk\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b|"
-    # "how do I know if I am a good candidate?", "whether my wife is eligible": eligibility of a person
-    r"\b(if|whether)\s+(i|i'?m|we|he|she|my\s+\w+)\s+(am\s+|is\s+|are\s+|would\s+be\s+)?(an?\s+)?(good\s+|suitable\s+|"
-    r"right\s+)?(candidate|eligible|suitable|qualif\w+)\b)",
-    _I,
+    (
+        "asks what the assistant would choose",
+        r"\bwould\s+you\s+(really\s+|personally\s+|yourself\s+)?(choose|pick|opt\s+for|go\s+for|have\s+it|do\s+it)\b|"
+        r"\bwhat\s+(would|should|do)\s+you\s+(do|pick|choose|recommend|advise|suggest|go\s+for)\b|"
+        r"\bwhat\s+would\s+you\s+\w+\s+in\s+my\b|\bif\s+(i|you)\s+were\s+(you|me|your|my|in\s+my)\b|"
+        r"\bif\s+i\s+was\s+your\b|\b(do\s+you\s+)?recommend\b|\bdo\s+you\s+think\s+(i|he|she|my|we)\b",
+    ),
+    (
+        "asks whether a person is eligible, able or fit",
+        r"\b(am\s+i|is\s+(she|he))\s+(a|an|too|eligible|suitable|able|likely|going|at|ok|okay|safe|allowed)\b|"
+        # "surely I'm ready to go back to work?": whether a person is fit for something is their clinician's call
+        r"\b(am\s+i|i'?m|i\s+am|is\s+(she|he)|(she|he)'?s|(she|he)\s+is)\s+(ready|fit|well\s+enough|strong\s+enough)\s+"
+        r"(to|for)\b|\b(do|does)\s+(i|he|she)\s+(qualify|need|have\s+to)\b|"
+        # "how do I know if I am a good candidate?", "whether my wife is eligible": eligibility of a person
+        r"\b(if|whether)\s+(i|i'?m|we|he|she|my\s+\w+)\s+(am\s+|is\s+|are\s+|would\s+be\s+)?(an?\s+)?"
+        r"(good\s+|suitable\s+|right\s+)?(candidate|eligible|suitable|qualif\w+)\b",
+    ),
+    (
+        "asks whether it suits them",
+        r"\b(safe|right|good|ok|okay|worth\s+it|a\s+good\s+idea|an\s+option|the\s+best\s+option|best|suitable)"
+        r"(\s+\w+){0,2}\s+for\s+(me|us|my|him|her)\b|\bworth\s+(me|us|him|her)\b|"
+        r"\b(someone|people|patients|a\s+person)\s+like\s+(me|us|him|her|my\s+\w+)\b|"
+        r"\bwhich\s+(one|drug|treatment|option|is\s+better)\b[^.?!]{0,30}\b(should|would|me|i)\b|"
+        r"\b(in|given)\s+my\s+(situation|shoes|case|position)\b|\bsign\s+(me|him|her)\s+up\b|\bfor\s+(me|us|him|her)\s*\?",
+    ),
+    (
+        "asks about timing around their own treatment",
+        r"\bhow\s+(long|soon)\s+(should|do|must|would)\s+(i|we|he|she)\b|\bhow\s+(long|soon)\s+(after|before|until)\s+"
+        r"(stopping\s+|my\s+|his\s+|her\s+|the\s+last\s+|last\s+|a\s+dose\s+of\s+)?(\w+mab|\w*dmts?|ocrevus|tysabri|"
+        r"kesimpta|lemtrada|copaxone|tecfidera|gilenya|mavenclad|aubagio|steroids?|pregnancy|(having\s+)?(a|my)\s+baby|"
+        r"infusion)\b|\b(stop|quit|switch|change)\s+(taking\s+)?(my|from|to)\b",
+    ),
+    (
+        "asks about their own outlook or risk",
+        r"\b(my|his|her)\s+(chances|prognosis|outlook|life\s+expectancy)\b|\bmy\s+(\w+\s+)?risk\b|"
+        r"\bhow\s+do\s+(i|we)\s+(handle|cope|deal|manage)\b|"
+        r"\b(help|helps|improve|speed\s+up)\s+(his|her|my)\s+(recovery|ms|symptoms|chances)\b",
+    ),
 )
+_ADVICE_RULES = tuple((name, re.compile(pattern, _I)) for name, pattern in ADVICE_RULES)
+ADVICE_STRONG = re.compile("|".join(f"(?:{pattern})" for _, pattern in ADVICE_RULES), _I)
+
+
+def strong_advice(text: str) -> str:
+    """The name of the first strong advice rule the text meets, or ''."""
+    return next((name for name, pattern in _ADVICE_RULES if pattern.search(text)), "")
+
+
 # Weak: the message tells of one's own or a relative's illness or care; advice when it asks something on topic.
 ADVICE_WEAK = re.compile(
     r"(\bmy\s+(current\s+|present\s+|own\s+|usual\s+|last\s+|specific\s+|particular\s+)?(doctor|neuro\w*|dose|dosage|medications?|meds|"
@@ -471,8 +503,8 @@ class Safety:
             return ""
         # How a treatment is given ("how long will I be in hospital?") is read past by both advice rules.
         asked = LOGISTICS_ASK.sub(" ", text)
-        if ADVICE_STRONG.search(INFORMATION_ASK.sub(" ", asked)):
-            return "asks about the person's own or a relative's care"
+        if rule := strong_advice(INFORMATION_ASK.sub(" ", asked)):
+            return f"asks about the person's own or a relative's care ({rule})"
         if INFORMATION_ASK.search(text):  # "I read a report ... where can I read a more balanced one?"
             return ""
         if (
