@@ -338,12 +338,10 @@ class QueryAnalyzer:
             terms = [t for t in terms if t not in named]
         # A phrase of stop words ("take part") still means something: it becomes a term of its own. A name that
         # says which document does not break a phrase: "be in the XYZ study" is "be in the study".
-        unnamed = " ".join(w for w in content.split() if w not in named)
-        phrases = {
-            p: ws
-            for p, ws in {**self.lexicon.phrases(content), **self.lexicon.phrases(unnamed)}.items()
-            if not set(p.split()) <= set(terms) and not set(p.split()) <= named
-        }
+        found = self.lexicon.phrases(content)
+        if named:
+            found |= self.lexicon.phrases(" ".join(w for w in content.split() if w not in named))
+        phrases = {p: ws for p, ws in found.items() if not set(p.split()) <= set(terms) and not set(p.split()) <= named}
         terms += [p for p in phrases if p not in named and p not in cue_words]
         # What a message tells before it asks ("my husband has RRMS ... what did they find?") is context for the
         # question, as an earlier turn would be: its words count for less than the question's own.
