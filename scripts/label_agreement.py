@@ -17,6 +17,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from sklearn.metrics import cohen_kappa_score
+
 from bot.evaluation.qa_format import QAItem, load_items
 
 QA = Path(__file__).resolve().parent.parent / "tests" / "data" / "qa"
@@ -36,13 +38,11 @@ def agreement(first: dict[str, list[str]], second: dict[str, list[str]]) -> dict
     ids = sorted(first)
     n = len(ids)
     a, b = [first[i][0] for i in ids], [second[i][0] for i in ids]
-    primary = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    chance = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
     return {
         "items": n,
-        "primary_agree": round(primary, 3),
+        "primary_agree": round(sum(x == y for x, y in zip(a, b, strict=True)) / n, 3),
         "sets_overlap": round(sum(bool(set(first[i]) & set(second[i])) for i in ids) / n, 3),
-        "cohen_kappa": round((primary - chance) / (1 - chance), 3),
+        "cohen_kappa": round(float(cohen_kappa_score(a, b)), 3),
     }
 
 
