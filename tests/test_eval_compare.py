@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot.evaluation import cli as eval_cli
-from bot.evaluation.compare import CompareError, compare_reports, load_report
+from bot.evaluation.compare import CompareError, compare_reports, load_report, paired_test
 from tests.conftest import DATA
 
 QA = DATA / "qa" / "own.dev.jsonl"
@@ -60,6 +60,20 @@ def test_compare_reports_names_each_kind_of_change() -> None:
     assert comp.counts["broke"] == 1 and comp.unchanged == 0
 
 
+def test_a_change_of_a_few_questions_is_not_called_a_real_one() -> None:
+    # The exact McNemar test reads only the questions that changed: 3 fixed against 1 broken is chance.
+    assert paired_test(3, 1)["significant"] is False
+    assert paired_test(0, 0) == {"test": "exact McNemar", "fixed": 0, "broke": 0, "p_value": 1.0, "significant": False}
+    # Twelve fixed and none broken: 2 * (1/2)^12, too unlikely for chance.
+    sure = paired_test(12, 0)
+    assert sure["significant"] is True and sure["p_value"] == round(2 * 0.5**12, 4)
+    # It is symmetric: as much evidence of a loss as of a gain.
+    assert paired_test(0, 12)["p_value"] == sure["p_value"]
+    old = {"questions": [_question(str(i), False, "answered", ["category"]) for i in range(12)]}
+    new = {"questions": [_question(str(i), True, "answered", []) for i in range(12)]}
+    assert compare_reports(old, new).paired == sure
+
+
 def test_load_report_refuses_what_is_not_a_report(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{}", encoding="utf-8")
     with pytest.raises(CompareError, match=r"not a report\.json"):
@@ -93,6 +107,8 @@ def test_eval_compare_shows_the_question_by_question_diff(bot: Any, tmp_path: Pa
     assert re.search(rf"(FIXED|CHANGED)\s+{re.escape(qid)}: out_of_scope -> ", second.output)
     comp = json.loads((tmp_path / "new" / "compare.json").read_text(encoding="utf-8"))
     assert comp["questions"][0]["id"] == qid and comp["unchanged"] == 4
+    # One question changed: the evaluator is told that this is no evidence either way.
+    assert comp["paired"]["significant"] is False and "not evidence of a real change" in second.output
     html = (tmp_path / "new" / "report.html").read_text(encoding="utf-8")
     assert "Changes since" in html and f"<code>{qid}</code>" in html
     assert "What the metrics mean" in html and "<dt><code>citation_precision</code></dt>" in html

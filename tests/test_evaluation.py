@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from bot.evaluation.runner import (
     evaluate,
     parse_thresholds,
     read_thresholds,
+    wilson,
 )
 from bot.evaluation.scoring import check_references, citation_scores, score_reply
 from bot.evaluation.support import SupportScorer, numbers, segment
@@ -379,6 +381,24 @@ def test_metrics_are_deterministic() -> None:
     assert runs[0] == runs[1] == runs[2]
 
 
+def test_pass_rate_intervals_are_wilson_intervals_that_narrow_with_more_questions() -> None:
+    z = 1.959964  # the normal quantile for 95%
+
+    def by_formula(k: int, n: int) -> tuple[float, float]:
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return centre - half, centre + half
+
+    for k, n in ((274, 349), (8, 12), (0, 20), (20, 20)):
+        low, high = wilson(k, n) or (math.nan, math.nan)
+        assert (low, high) == pytest.approx(by_formula(k, n), abs=1e-4)
+        assert 0.0 <= low <= k / n <= high <= 1.0
+    small, large = wilson(8, 12), wilson(80, 120)
+    assert small and large and large[1] - large[0] < small[1] - small[0]
+    assert wilson(0, 0) is None  # a metric over no question has no interval
+
+
 def test_thresholds_parse_and_lower_is_better() -> None:
     ts = parse_thresholds(["category_accuracy=0.9", "fabrication_rate=0.05", "latency_p95_ms=500"])
     assert [t.at_most for t in ts] == [False, True, True]
@@ -497,6 +517,10 @@ def test_report_json_has_the_required_shape(shipped: tuple[Any, Path]) -> None:
     for q in report["questions"]:
         assert q["passed"] == (not q["failed_checks"])
     assert "baseline" not in report
+    # The pass rate comes with its 95% interval, which holds the rate itself.
+    interval = report["intervals"]["pass_rate"]
+    assert (interval["k"], interval["n"]) == (report["aggregate"]["passed"], report["aggregate"]["n"])
+    assert interval["low"] <= report["additional"]["pass_rate"] <= interval["high"]
 
 
 @pytest.mark.slow

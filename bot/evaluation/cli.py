@@ -23,6 +23,8 @@ from bot.evaluation.runner import (
     EvalRun,
     Threshold,
     evaluate,
+    interval_lines,
+    intervals,
     parse_thresholds,
 )
 from bot.settings import Settings
@@ -173,6 +175,8 @@ def eval_command(
         raise typer.Exit(2) from exc
     console = Console()
     console.print(summary_table(run, thresholds))
+    for line in interval_lines(intervals(run.results)):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     failed = [r for r in run.results if not r.passed]
     if failed:
         console.print(f"[bold]{len(failed)} failed question(s):[/bold]")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scipy.stats import binomtest
+
 from bot.evaluation.runner import LOWER_IS_BETTER, METRIC_NAMES
 
 
@@ -51,12 +53,14 @@ class Comparison:
     changes: tuple[QuestionChange, ...]
     unchanged: int
     counts: dict[str, int] = field(default_factory=dict)
+    paired: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "old": self.old_label,
             "metrics": self.metrics,
             "counts": self.counts,
+            "paired": self.paired,
             "unchanged": self.unchanged,
             "questions": [c.to_dict() for c in self.changes],
         }
@@ -97,6 +101,32 @@ def _failed(q: dict[str, Any]) -> set[str]:
     if isinstance(checks, list):
         return {str(c) for c in checks}
     return {str(f).partition(":")[0] for f in q.get("failures") or []}
+
+
+#: Below this p-value a pass-rate change is called more than chance.
+SIGNIFICANCE = 0.05
+
+
+def paired_test(fixed: int, broke: int) -> dict[str, Any]:
+    """The exact McNemar test on the same questions run twice: only the questions that changed carry evidence,
+    and with no real difference each is as likely to be fixed as broken (a two-sided binomial test at 1/2)."""
+    changed = fixed + broke
+    p = float(binomtest(fixed, changed, 0.5).pvalue) if changed else 1.0
+    return {"test": "exact McNemar", "fixed": fixed, "broke": broke, "p_value": round(p, 4),
+            "significant": p < SIGNIFICANCE}  # fmt: skip
+
+
+def paired_text(paired: dict[str, Any]) -> str:
+    """One line: is the pass-rate change more than the luck of a few questions?"""
+    verdict = (
+        f"more than chance (p < {SIGNIFICANCE:g})"
+        if paired["significant"]
+        else f"not evidence of a real change (p ≥ {SIGNIFICANCE:g}); a difference this size is within chance"
+    )
+    return (
+        f"Passes: {paired['fixed']} fixed, {paired['broke']} broke; {paired['test']} p = {paired['p_value']:.3g}: "
+        f"{verdict}."
+    )
 
 
 def compare_reports(old: dict[str, Any], new: dict[str, Any], old_label: str = "old") -> Comparison:
@@ -152,7 +182,9 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any], old_label: str = "
     order = {"broke": 0, "fixed": 1, "still_failing": 2, "changed": 3, "added": 4, "removed": 5}
     changes.sort(key=lambda c: (order[c.change], c.id))
     counts = {kind: sum(1 for c in changes if c.change == kind) for kind in order}
-    return Comparison(old_label, metrics, tuple(changes), unchanged, counts)
+    return Comparison(
+        old_label, metrics, tuple(changes), unchanged, counts, paired_test(counts["fixed"], counts["broke"])
+    )
 
 
 def comparison_text(comp: Comparison) -> list[str]:
@@ -160,7 +192,8 @@ def comparison_text(comp: Comparison) -> list[str]:
     c = comp.counts
     lines = [
         f"Compared with {comp.old_label}: {c['fixed']} fixed, {c['broke']} broke, {c['still_failing']} still failing "
-        f"differently, {c['changed']} changed, {c['added']} added, {c['removed']} removed, {comp.unchanged} unchanged."
+        f"differently, {c['changed']} changed, {c['added']} added, {c['removed']} removed, {comp.unchanged} unchanged.",
+        paired_text(comp.paired),
     ]
     for ch in comp.changes:
         detail = f"{ch.old_category or '—'} -> {ch.new_category or '—'}"

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from bot.evaluation.compare import Comparison
+from bot.evaluation.compare import Comparison, paired_text
 from bot.evaluation.runner import (
     ADDITIONAL_KEYS,
     AGGREGATE_KEYS,
@@ -21,6 +21,8 @@ from bot.evaluation.runner import (
     EvalRun,
     QuestionResult,
     Threshold,
+    interval_lines,
+    intervals,
 )
 from bot.reply import Category
 
@@ -131,6 +133,7 @@ def comparison_html(comp: Comparison | None) -> str:
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in comp.counts.items())
     return (
         f"<h2>Changes since {escape(comp.old_label)}</h2><p>{escape(counts)}; {comp.unchanged} unchanged.</p>"
+        f"<p>{escape(paired_text(comp.paired))}</p>"
         "<table><thead><tr><th>metric</th><th>old</th><th>new</th><th>new \u2212 old</th></tr></thead>"
         f"<tbody>{''.join(metric_rows)}</tbody></table>"
         "<h3>Questions whose outcome changed</h3>"
@@ -190,6 +193,15 @@ def _metric_rows(run: EvalRun, names: Sequence[str]) -> str:
         cells.append(f'<td class="small">{escape(_direction(name))}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(rows)
+
+
+def _intervals_html(run: EvalRun) -> str:
+    """How far the pass rate could move by the luck of which questions the set holds."""
+    lines = interval_lines(intervals(run.results))
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<ul class="small">{items}</ul>'
 
 
 def _metrics_table(run: EvalRun, names: Sequence[str]) -> str:
@@ -440,6 +452,7 @@ def render_html(run: EvalRun, thresholds: Sequence[Threshold] = (), comparison: 
 <p><b>{escape(summary)}.</b></p>
 {_run_meta(run)}
 <h2>Metrics</h2>
+{_intervals_html(run)}
 {_metrics_table(run, AGGREGATE_KEYS)}
 <details><summary>more metrics</summary>{_metrics_table(run, ADDITIONAL_KEYS)}</details>
 <h2>Thresholds</h2>

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from scipy.stats import binomtest
 
 from bot.evaluation.qa_format import QAFileError, QAItem, load_items
 from bot.evaluation.scoring import QuestionResult, check_references, ratio, score_reply
@@ -75,6 +76,43 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(
 METRIC_NAMES: tuple[str, ...] = AGGREGATE_KEYS + ADDITIONAL_KEYS
 #: Metrics that are counts of questions, not rates.
 COUNTS_KEYS: frozenset[str] = frozenset({"n", "passed", "errors"})
+
+
+#: Metrics that are a share of questions (k of n): report.json gives each a 95% Wilson interval, so a reader can
+#: tell a real change from the luck of which questions a small set happens to hold.
+INTERVAL_LEVEL = 0.95
+
+
+def wilson(k: int, n: int, level: float = INTERVAL_LEVEL) -> tuple[float, float] | None:
+    """The Wilson score interval for k successes in n trials (scipy's), None when n is 0."""
+    if n == 0:
+        return None
+    ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return round(float(ci.low), 4), round(float(ci.high), 4)
+
+
+def intervals(results: Sequence[QuestionResult]) -> dict[str, dict[str, Any]]:
+    """metric -> {k, n, low, high, level} for the metrics that count questions: pass_rate, category_accuracy."""
+    with_category = [r for r in results if r.item.expected_category]
+    counts = {
+        "pass_rate": (sum(r.passed for r in results), len(results)),
+        "category_accuracy": (sum("category" not in r.failures for r in with_category), len(with_category)),
+    }
+    out = {}
+    for name, (k, n) in counts.items():
+        bounds = wilson(k, n)
+        if bounds is not None:
+            out[name] = {"k": k, "n": n, "low": bounds[0], "high": bounds[1], "level": INTERVAL_LEVEL}
+    return out
+
+
+def interval_lines(found: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One plain line per interval, for the terminal and the HTML report."""
+    return [
+        f"{name.replace('_', ' ')}: {i['k']} of {i['n']} = {100 * i['k'] / i['n']:.1f}%, "
+        f"{100 * i['level']:.0f}% interval {100 * i['low']:.1f}% to {100 * i['high']:.1f}% (Wilson)"
+        for name, i in found.items()
+    ]
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -215,6 +253,7 @@ class EvalRun:
             "additional": self.additional,
             "confusion_matrix": self.confusion,
             "by_category": self.by_category,
+            "intervals": intervals(self.results),
             "questions": [r.to_dict() for r in self.results],
         }
         if self.baseline is not None:
