@@ -95,6 +95,15 @@ def test_answer_leads_with_the_sentence_that_answers(bot: ChatBot, question: str
     check_invariants(reply)
 
 
+def test_an_everyday_word_no_document_uses_does_not_drown_the_words_they_do_use(bot: ChatBot) -> None:
+    """No document says "source", but it is an everyday word: it weighs little, so the stem-cell sentences
+    answer, and the one saying whose cells they were is among them."""
+    reply = bot.ask("What is the source of the stem cells?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert any("own stem cells" in c.quote for c in reply.citations), reply.answer
+    check_invariants(reply)
+
+
 def test_a_slip_only_its_neighbour_explains_is_mended(bot: ChatBot) -> None:
     """ "sife" could be side, site, life or safe; before "effects" only "side" makes a phrase people use."""
     reply = bot.ask("what are the sife effects of hstc treatment")

@@ -14,6 +14,7 @@ import numpy as np
 
 from bot.answer.retrieval import CONTEXT_WEIGHT, Hit
 from bot.corpus.library import TIME_LABELS, Library, SentenceFacts
+from bot.corpus.specificity import specificity
 from bot.query import Query
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
@@ -181,6 +182,7 @@ class Answerability:
         self.library = library
         self.vectors = sentence_vectors
         self.model = model
+        specificity("the")  # load the word frequencies now, not during the first question
 
     def _concepts(self, query: Query, idf: dict[str, float]) -> list[tuple[frozenset[str], float]]:
         """The question's words (with their synonyms) weighted by `idf`; a word it lacks weighs the most."""
@@ -190,7 +192,8 @@ class Answerability:
             for t in terms:
                 alts = frozenset({t} | set(query.expansions.get(t, ())))
                 known = [idf[a] for a in alts if a in idf]
-                weight = idf.get(t) or (max(known) if known else unknown_weight)
+                # A word no document uses weighs as much as it is particular: "fertility" much, "number" little.
+                weight = idf.get(t) or (max(known) if known else unknown_weight * specificity(t))
                 out.append((alts, weight * scale))
         return out
 
