@@ -116,3 +116,54 @@ def test_eval_compare_shows_the_question_by_question_diff(bot: Any, tmp_path: Pa
     assert 'id="failures-only"' in html and "<script" not in html.lower()
     bad = runner.invoke(_app(), ["eval", str(small), "--out", str(tmp_path / "x"), "--compare", str(small)])
     assert bad.exit_code == 2 and "--compare" in bad.output
+
+
+@pytest.mark.slow
+def test_several_sets_give_each_set_and_all_together_with_intervals_and_one_paired_test(
+    bot: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(eval_cli, "make_bot", lambda: bot)
+    lines = QA.read_text(encoding="utf-8").splitlines()
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    second.write_text("\n".join(lines[3:7]) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    old = runner.invoke(_app(), ["eval", str(first), str(second), "--out", str(tmp_path / "old")])
+    assert old.exit_code == 0, old.output
+    summary = json.loads((tmp_path / "old" / "summary.json").read_text(encoding="utf-8"))
+    assert [s["set"] for s in summary["sets"]] == ["first", "second"]
+    assert [s["n"] for s in summary["sets"]] == [3, 4] and summary["all"]["n"] == 7
+    for row in [*summary["sets"], summary["all"]]:
+        report = tmp_path / "old" / row["set"] / "report.json" if row["set"] != "all sets" else None
+        if report is not None:  # each set's own report, with the same count
+            assert json.loads(report.read_text(encoding="utf-8"))["aggregate"]["passed"] == row["passed"]
+        assert row["low"] <= row["pass_rate"] <= row["high"]
+    assert summary["all"]["passed"] == sum(s["passed"] for s in summary["sets"])
+    assert re.search(r"all sets\s+│\s+\d+\s+│\s+7\s+│", old.output), old.output
+
+    # Flip the first question's outcome in each earlier report: two questions changed, in one pooled test.
+    for name in ("first", "second"):
+        path = tmp_path / "old" / name / "report.json"
+        report = json.loads(path.read_text(encoding="utf-8"))
+        report["questions"][0].update(passed=not report["questions"][0]["passed"])
+        path.write_text(json.dumps(report), encoding="utf-8")
+    new = runner.invoke(
+        _app(), ["eval", str(first), str(second), "--out", str(tmp_path / "new"), "--compare", str(tmp_path / "old")]
+    )
+    assert new.exit_code == 0, new.output
+    paired = json.loads((tmp_path / "new" / "summary.json").read_text(encoding="utf-8"))["paired"]
+    assert paired["fixed"] + paired["broke"] == 2 and paired["significant"] is False
+    assert "exact McNemar" in new.output
+    assert (tmp_path / "new" / "first" / "compare.json").exists()
+    # A set that quotes a document this knowledge base lacks stops the run before any set is answered.
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text(
+        json.dumps({"id": "f", "question": "q?", "reference_quotes": ["A sentence no document of ours has."]}) + "\n",
+        encoding="utf-8",
+    )
+    stopped = runner.invoke(_app(), ["eval", str(first), str(foreign), "--out", str(tmp_path / "stopped")])
+    assert stopped.exit_code == 2 and "foreign.jsonl does not match the knowledge base" in stopped.output
+    assert not (tmp_path / "stopped").exists()
+    # An earlier run's file, not its folder, cannot be matched set by set.
+    bad = runner.invoke(_app(), ["eval", str(first), str(second), "--compare", str(tmp_path / "old" / "summary.json")])
+    assert bad.exit_code == 2 and "not a folder" in bad.output

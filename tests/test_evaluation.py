@@ -601,6 +601,16 @@ def test_bad_file_and_unknown_metric_exit_2_before_the_bot_starts(
     assert unknown.exit_code == 2 and "unknown metric 'accuracy'" in unknown.output
     missing = CliRunner().invoke(_app(), [(tmp_path / "nope.jsonl").as_posix()])
     assert missing.exit_code == 2 and "no such file" in missing.output
+    # Several sets: every bad one is named, not only the first.
+    several = CliRunner().invoke(_app(), [QA.as_posix(), bad.as_posix(), (tmp_path / "nope.jsonl").as_posix()])
+    assert several.exit_code == 2
+    assert "bad.jsonl cannot be used" in several.output and "no such file" in several.output
+    # Two sets whose reports would overwrite each other.
+    twin = tmp_path / "twin" / QA.name
+    twin.parent.mkdir()
+    twin.write_text(QA.read_text(encoding="utf-8"), encoding="utf-8")
+    clash = CliRunner().invoke(_app(), [QA.as_posix(), twin.as_posix()])
+    assert clash.exit_code == 2 and "share the report folder" in clash.output
 
 
 @pytest.mark.slow
