@@ -498,6 +498,28 @@ def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any,
     assert "CARE_SITE" in labels["Patients"] and "CARE_SITE" not in labels["The"]
 
 
+def test_an_organisation_in_a_persons_post_is_who_they_are_not_where_anything_was_done(
+    nlp: Any, tmp_path: Path, bot: ChatBot
+) -> None:
+    """ "Said Ann Lee, MD, director of the X Institute": the institute says who she is. A where-question is not
+    answered by it; a which-agency question still is; an organisation that did something stays one."""
+    path = tmp_path / "doc.md"
+    path.write_text(
+        "---\ntitle: A study\n---\n“The results are good,” said Ann Lee, MD, director of the National Institute "
+        "of Examples.\n\nThe Springfield Research Center ran the trial.\n",
+        encoding="utf-8",
+    )
+    library = Library([parse_document(path)], nlp, load_vocabulary())
+    labels = {f.text.split()[0]: f.labels for f in library.sentences.values()}
+    assert "AFFILIATION" in labels["“The"] and "ORG" not in labels["“The"]
+    assert "ORG" in labels["The"] and "AFFILIATION" not in labels["The"]
+    # The article does not say where the study was done; the institutes it names are its speakers' posts.
+    where = bot.ask("where was the study done")
+    assert where.category is Category.NOT_IN_ARTICLE, where.answer
+    agency = bot.ask("Which federal agency's director commented on the results?")
+    assert agency.category is Category.ANSWERED and "**" in agency.answer, agency.answer
+
+
 def test_a_time_clause_is_read_with_the_same_lemmas_as_its_sentence(nlp: Any, tmp_path: Path) -> None:
     """ "The data were released in 2019": what the date dates is "data" (spaCy's lemma would be "datum"), the
     word a question uses ("when were the data released?")."""

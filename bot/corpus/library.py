@@ -130,6 +130,25 @@ def _kind(ent: Any) -> str:
 
 
 PLACES = frozenset({"GPE", "LOC", "FAC"})
+#: The most words between a person's name and the organisation of their post ("Ann Lee, MD, PhD, director of").
+_POST_WORDS = 8
+
+
+def _affiliation(ent: Any) -> bool:
+    """An organisation named as a person's post ("Ann Lee, MD, director of the X Institute", "Bo Li of X"): it
+    says who the person is, not where anything was done. No verb stands between the name and the organisation,
+    and a preposition ends the post."""
+    if ent.label_ != "ORG":
+        return False
+    before = [e for e in ent.doc.ents if e.label_ == "PERSON" and e.end <= ent.start]
+    if not before:
+        return False
+    post = ent.doc[before[-1].end : ent.start]
+    return (
+        0 < len(post) <= _POST_WORDS
+        and post[-1].pos_ == "ADP"
+        and not any(t.pos_ in ("VERB", "AUX") or t.text in ".;:" for t in post)
+    )
 
 
 def _not_places(
@@ -324,7 +343,7 @@ class Library:
             )
             # "RRMS" is tagged an organisation; an abbreviation the documents spell out in lower case is a term.
             ents = [
-                (e.start_char, e.end_char, _kind(e))
+                (e.start_char, e.end_char, "AFFILIATION" if _affiliation(e) else _kind(e))
                 for e in d.ents
                 if e.text not in terms_abbreviated and (p.doc_id, e.text) not in not_places
             ]
