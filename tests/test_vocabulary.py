@@ -4,7 +4,9 @@ leaves a word alone when more than one known word would fit: a wrong guess is wo
 from __future__ import annotations
 
 from bot.chat import ChatBot
+from bot.corpus.nlp import english_words
 from bot.corpus.vocabulary import Lexicon, load_vocabulary, phrase_in
+from bot.reply import Category
 
 WORDS = [
     "side",
@@ -47,6 +49,18 @@ def test_known_and_dictionary_words_are_left_alone() -> None:
     lx = lexicon()
     assert lx.correct("wife") == "wife"
     assert lx.correct_in_context("safe", "is", "effects") == "safe"
+
+
+def test_a_dictionary_word_far_rarer_than_a_known_neighbour_is_a_slip_of_it(bot: ChatBot) -> None:
+    """spaCy's word list holds common slips ("pepole"); general English uses "people" tens of thousands of times
+    as often, so it is a slip. A real word near a commoner one is left alone: "hand" is not "and", "trail" is not
+    "trial" (general English uses the two about as often)."""
+    lx = Lexicon(load_vocabulary(), ["people", "and", "trial", "make"], english_words())
+    assert lx.correct("pepole") == "people" and lx.misspelt("pepole")
+    for word in ("hand", "trail", "bake"):
+        assert lx.correct(word) == word and not lx.misspelt(word)
+    reply = bot.ask("how old were the pepole in the study")
+    assert reply.category is Category.ANSWERED and "aged 26 to 52" in reply.citations[0].quote, reply.answer
 
 
 def test_a_question_frame_word_is_not_what_the_question_asks_about() -> None:

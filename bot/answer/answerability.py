@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from bot.answer.retrieval import CONTEXT_WEIGHT, Hit
+from bot.corpus.frequency import specificity
 from bot.corpus.library import TIME_LABELS, Library, SentenceFacts
-from bot.corpus.specificity import specificity
 from bot.query import Query
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")

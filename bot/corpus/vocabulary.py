@@ -7,6 +7,7 @@ when its lemmas appear in a row. Misspellings are mended against the documents' 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot.corpus.frequency import zipf
 
 VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
 QUESTION_WORDS = frozenset({"who", "whom", "whose", "when", "where", "what", "which", "how"})
@@ -106,6 +109,10 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
     )
 
 
+#: The share of typed words that are slips: a round rate we assume, not one measured here.
+TYPO_RATE = 0.01
+
+
 class Lexicon:
     """The vocabulary plus the documents' words: synonym expansion and spelling repair for query lemmas."""
 
@@ -151,8 +158,10 @@ class Lexicon:
     @lru_cache(maxsize=8192)  # noqa: B019 - one lexicon per bot; the cache dies with it
     def correct(self, word: str) -> str:
         """A word from neither the documents nor the vocabulary, mended to its closest known word."""
-        if word in self._known or len(word) < 4 or not word.isalpha() or word in self.dictionary:
+        if word in self._known or len(word) < 4 or not word.isalpha():
             return word
+        if word in self.dictionary:  # the dictionary holds common slips too ("pepole")
+            return self._slip_of(word) or word
         # Two letters typed the wrong way round ("sied", "hstc"): the one known word that swaps them back.
         swapped = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)} & self._known
         if len(swapped) == 1:
@@ -172,11 +181,29 @@ class Lexicon:
         edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
         return edits | {a + c + b for a, b in splits for c in letters}
 
+    def _slip_of(self, word: str) -> str | None:
+        """The known word a dictionary word is a slip of: one edit away, and so much commoner in general English
+        that the word is likelier a slip of it than meant."""
+        if len(word) < 4:
+            return None
+        edits = self._edits(word)
+        neighbours = sorted(edits & self._known)
+        if not neighbours:
+            return None
+        # A noisy channel: a slip is one of the `edits` strings, each about TYPO_RATE / len(edits) likely. The word
+        # is likelier a slip of its neighbour when general English uses the neighbour more often than the word by
+        # more than that ratio ("pepole" for "people"; "hand" is not a slip of "and", nor "trail" of "trial").
+        best = max(neighbours, key=zipf)
+        return best if zipf(best) - zipf(word) > math.log10(len(edits) / TYPO_RATE) else None
+
     def misspelt(self, word: str) -> bool:
-        """A word no dictionary knows, one edit from one it does ("actualy"): a slip, not a name."""
+        """A word no dictionary knows, one edit from one it does ("actualy"), or a dictionary word that is a slip
+        of a known one ("pepole"): a slip, not a name."""
         word = word.lower()
-        if not word.isalpha() or word in self._known or word in self.dictionary:
+        if not word.isalpha() or word in self._known:
             return False
+        if word in self.dictionary:
+            return self._slip_of(word) is not None
         return bool(self._edits(word) & self.dictionary)
 
     def correct_in_context(self, word: str, before: str, after: str) -> str:

@@ -1,8 +1,8 @@
-"""How particular a word is in general English (wordfreq), which weighs the question words no document uses."""
+"""How common a word is in general English (wordfreq): it weighs the question words no document uses."""
 
 from __future__ import annotations
 
-from bot.corpus.specificity import specificity
+from bot.corpus.frequency import specificity
 
 
 def test_everyday_words_are_less_particular_than_medical_ones_and_unseen_words_most() -> None:
