@@ -520,6 +520,15 @@ def test_an_organisation_in_a_persons_post_is_who_they_are_not_where_anything_wa
     assert agency.category is Category.ANSWERED and "**" in agency.answer, agency.answer
 
 
+@pytest.mark.parametrize("question", ["who made the comments about the results?", "who commented on the results?"])
+def test_who_commented_is_asked_like_who_said(bot: ChatBot, question: str) -> None:
+    """ "Comment" frames the question as "say" does: the answer names a person the article quotes."""
+    reply = bot.ask(question)
+    assert reply.category is Category.ANSWERED, reply.answer
+    bold = re.findall(r"\*\*([^*]+)\*\*", reply.answer)
+    assert bold and all(w.lower() in bot.library.public_names for w in bold[0].replace(".", "").split()), bold
+
+
 def test_a_time_clause_is_read_with_the_same_lemmas_as_its_sentence(nlp: Any, tmp_path: Path) -> None:
     """ "The data were released in 2019": what the date dates is "data" (spaCy's lemma would be "datum"), the
     word a question uses ("when were the data released?")."""
