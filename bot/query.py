@@ -208,6 +208,17 @@ class QueryAnalyzer:
         self.library = library
         self.lexicon = library.lexicon
         self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
+        # The words of a document's name that no other document's name has ("release" of "the ITN news release"):
+        # a question using one asks about that document. One document needs no telling apart.
+        named = {
+            d: {w for w in re.findall(r"[a-z0-9]+", doc.name.lower()) if w not in nlp.Defaults.stop_words}
+            for d, doc in library.documents.items()
+        }
+        self._name_words = {
+            d: frozenset(words.difference(*(other for e, other in named.items() if e != d)))
+            for d, words in named.items()
+            if len(named) > 1
+        }
         # Each abbreviation the documents spell out, as a pattern, and its long form flattened (no case, no hyphens).
         self._abbreviation_forms = [
             (short, long, re.compile(rf"(?<![\w/]){re.escape(short.lower())}(?![\w/])"), _flat(long))
@@ -499,7 +510,8 @@ class QueryAnalyzer:
 
     def _name_docs(self, doc: Any) -> frozenset[str]:
         """The documents that use every word of a name in the question (a person, an organisation ...), when
-        only some documents do: a question naming who said something is answered from where they said it."""
+        only some documents do: a question naming who said something is answered from where they said it. And
+        the documents the question calls by their own name ("what did the release say ...?")."""
         honorifics = self.lexicon.data.honorifics
         found: set[str] = set()
         for ent in doc.ents:
@@ -507,6 +519,8 @@ class QueryAnalyzer:
             owners = {d for d, known in self.library.doc_words.items() if words and words <= known}
             if owners and len(owners) < len(self.library.doc_words):
                 found |= owners
+        typed = {t.lower_ for t in doc}
+        found |= {d for d, words in self._name_words.items() if words & typed}
         return frozenset(found)
 
     def _unknown_nouns(self, doc: Any, named: set[str]) -> tuple[str, ...]:

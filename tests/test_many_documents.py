@@ -98,6 +98,24 @@ def test_a_question_naming_a_person_only_one_document_quotes_is_answered_from_it
     assert two_doc_bot.analyzer.analyse("What were the side effects?").routed_docs == frozenset()
 
 
+@pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("What did the release say about side effects?", "itn-halt-ms-5yr"),
+        ("what does the article say about the side effects", "halt-ms-news"),
+    ],
+)
+def test_a_question_calling_a_document_by_its_name_is_answered_from_it(
+    two_doc_bot: ChatBot, question: str, doc_id: str
+) -> None:
+    """Each document's front matter names it ("the ITN news release", "the news article"): a word of one name
+    that the other lacks says which document is asked about. A word both names share ("news") says nothing."""
+    reply = two_doc_bot.ask(question)
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer} == {doc_id}, reply.answer
+    assert two_doc_bot.analyzer.analyse("What did the news say about side effects?").routed_docs == frozenset()
+
+
 def test_a_large_folder_searches_only_the_documents_closest_to_the_question(
     embeddings: Any, ephemeral_client: Any, nlp: Any, tmp_path: Path, unique_collection: str
 ) -> None:
