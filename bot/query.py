@@ -208,7 +208,7 @@ class QueryAnalyzer:
         self.library = library
         self.lexicon = library.lexicon
         self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
-        # The words of a document's name that no other document's name has ("release" of "the ITN news release"):
+        # The words of a document's name that no other document's name has ("release" of "the XYZ news release"):
         # a question using one asks about that document. One document needs no telling apart.
         named = {
             d: {w for w in re.findall(r"[a-z0-9]+", doc.name.lower()) if w not in nlp.Defaults.stop_words}
