@@ -130,12 +130,12 @@ def _kind(ent: Any) -> str:
 
 
 PLACES = frozenset({"GPE", "LOC", "FAC"})
-#: The most words between a person's name and the organisation of their post ("Ann Lee, MD, PhD, director of").
+#: The most words between a person's name and the organisation of their post ("Ann Lee, MD, PhD, head of").
 _POST_WORDS = 8
 
 
 def _affiliation(ent: Any) -> bool:
-    """An organisation named as a person's post ("Ann Lee, MD, director of the X Institute", "Bo Li of X"): it
+    """An organisation named as a person's post ("Ann Lee, PhD, head of the X Institute", "Bo Li of X"): it
     says who the person is, not where anything was done. No verb stands between the name and the organisation,
     and a preposition ends the post."""
     if ent.label_ != "ORG":
