@@ -485,17 +485,23 @@ def test_which_ms_drugs_asks_which_drug_though_a_word_stands_between(bot: ChatBo
     assert bot.ask("Which MS drugs had the participants tried?").category is Category.NOT_IN_ARTICLE
 
 
+def labels_by_first_word(nlp: Any, tmp_path: Path, body: str) -> dict[str, frozenset[str]]:
+    """The entity kinds of each sentence of a one-document library with this body, keyed by its first word."""
+    path = tmp_path / "doc.md"
+    path.write_text(f"---\ntitle: A study\n---\n{body}", encoding="utf-8")
+    library = Library([parse_document(path)], nlp, load_vocabulary())
+    return {f.text.split()[0]: f.labels for f in library.sentences.values()}
+
+
 def test_a_place_of_care_is_named_by_its_words_not_by_any_organisation(nlp: Any, tmp_path: Path) -> None:
     """ "Which hospital?" is answered only by a sentence that names a hospital or clinic: an institute that funded
     a study is an organisation, not a place of care."""
-    path = tmp_path / "doc.md"
-    path.write_text(
-        "---\ntitle: A study\n---\nThe National Institute of Examples funded the study.\n\n"
+    labels = labels_by_first_word(
+        nlp,
+        tmp_path,
+        "The National Institute of Examples funded the study.\n\n"
         "Patients were treated at Example General Hospital in Springfield.\n",
-        encoding="utf-8",
     )
-    library = Library([parse_document(path)], nlp, load_vocabulary())
-    labels = {f.text.split()[0]: f.labels for f in library.sentences.values()}
     assert "CARE_SITE" in labels["Patients"] and "CARE_SITE" not in labels["The"]
 
 
@@ -504,14 +510,12 @@ def test_an_organisation_in_a_persons_post_is_who_they_are_not_where_anything_wa
 ) -> None:
     """ "Said Ann Lee, MD, director of the X Institute": the institute says who she is. A where-question is not
     answered by it; a which-agency question still is; an organisation that did something stays one."""
-    path = tmp_path / "doc.md"
-    path.write_text(
-        "---\ntitle: A study\n---\n“The results are good,” said Ann Lee, MD, director of the National Institute "
-        "of Examples.\n\nThe Springfield Research Center ran the trial.\n",
-        encoding="utf-8",
+    labels = labels_by_first_word(
+        nlp,
+        tmp_path,
+        "“The results are good,” said Ann Lee, MD, director of the National Institute of Examples.\n\n"
+        "The Springfield Research Center ran the trial.\n",
     )
-    library = Library([parse_document(path)], nlp, load_vocabulary())
-    labels = {f.text.split()[0]: f.labels for f in library.sentences.values()}
     assert "AFFILIATION" in labels["“The"] and "ORG" not in labels["“The"]
     assert "ORG" in labels["The"] and "AFFILIATION" not in labels["The"]
     # The article does not say where the study was done; the institutes it names are its speakers' posts.
