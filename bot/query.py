@@ -209,9 +209,10 @@ class QueryAnalyzer:
         self.lexicon = library.lexicon
         self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
         # The words of a document's name that no other document's name has ("release" of "the XYZ news release"):
-        # a question using one asks about that document. One document needs no telling apart.
+        # a question using one asks about that document. One document needs no telling apart. Only a name the
+        # front matter gives counts: a title's words ("remission") say what a document is about, not which it is.
         named = {
-            d: {w for w in re.findall(r"[a-z0-9]+", doc.name.lower()) if w not in nlp.Defaults.stop_words}
+            d: {w for w in re.findall(r"[a-z0-9]+", (doc.meta.name or "").lower()) if w not in nlp.Defaults.stop_words}
             for d, doc in library.documents.items()
         }
         self._name_words = {

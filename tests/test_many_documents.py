@@ -13,8 +13,12 @@ import pytest
 
 from bot.answer.answerability import FEATURES
 from bot.chat import ChatBot
+from bot.corpus.documents import load_knowledge
+from bot.corpus.library import Library
+from bot.corpus.vocabulary import load_vocabulary
 from bot.evaluation.qa_format import load_items
 from bot.evaluation.runner import evaluate
+from bot.query import QueryAnalyzer
 from bot.reply import Category
 from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
 
@@ -114,6 +118,17 @@ def test_a_question_calling_a_document_by_its_name_is_answered_from_it(
     assert reply.category is Category.ANSWERED, reply.answer
     assert {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer} == {doc_id}, reply.answer
     assert two_doc_bot.analyzer.analyse("What did the news say about side effects?").routed_docs == frozenset()
+
+
+def test_only_a_name_the_front_matter_gives_says_which_document(nlp: Any, embeddings: Any, tmp_path: Path) -> None:
+    """A document without a `name` is called by its title in answers, but a title's words say what it is about
+    ("remission"), not which document a question means."""
+    (tmp_path / "a.md").write_text("---\ntitle: Remission after a transplant\n---\nMost stayed well.\n", "utf-8")
+    (tmp_path / "b.md").write_text("---\ntitle: A trial\nname: the clinic leaflet\n---\nAll were seen.\n", "utf-8")
+    library = Library(load_knowledge(tmp_path), nlp, load_vocabulary())
+    analyzer = QueryAnalyzer(nlp, embeddings, library)
+    assert analyzer.analyse("Did the remission last?").routed_docs == frozenset()
+    assert analyzer.analyse("What does the leaflet say?").routed_docs == {"b"}
 
 
 def test_a_large_folder_searches_only_the_documents_closest_to_the_question(

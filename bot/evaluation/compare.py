@@ -119,7 +119,7 @@ def paired_test(fixed: int, broke: int) -> dict[str, Any]:
 def paired_text(paired: dict[str, Any]) -> str:
     """One line: is the pass-rate change more than the luck of a few questions?"""
     if not paired["fixed"] + paired["broke"]:
-        return "Passes: no question that both runs have passed in one and failed in the other."
+        return "Passes: no question the two runs share passed in one and failed in the other."
     verdict = (
         f"more than chance (p < {SIGNIFICANCE:g})"
         if paired["significant"]
