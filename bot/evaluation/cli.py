@@ -9,6 +9,7 @@ Register with `app.command("eval")(eval_command)` in bot/cli.py. Exit codes: 0 a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -113,9 +114,7 @@ def eval_command(
     try:
         thresholds = parse_thresholds(fail_under or [])
     except ValueError as exc:
-        err.print("[red]error:[/red] bad --fail-under:")
-        for line in str(exc).splitlines():
-            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        _problems("[red]error:[/red] bad --fail-under:", str(exc).splitlines(), markup=True)
         raise typer.Exit(2) from exc
     several = len(files) > 1
     folders = _report_folders(files, out) if several else {files[0]: out}
@@ -127,18 +126,14 @@ def eval_command(
             loaded[file] = load_items(file)
         except QAFileError as exc:
             bad = True
-            err.print(f"error: {file} cannot be used ({len(exc.errors)} problem(s)):", markup=False, soft_wrap=True)
-            for line in exc.errors:
-                err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+            _problems(f"error: {file} cannot be used ({len(exc.errors)} problem(s)):", exc.errors)
     if bad:
         raise typer.Exit(2)
 
     bot = make_bot()
     mismatched = {f: problems for f in files if (problems := check_references(loaded[f], bot.passages))}
     for file, problems in mismatched.items():  # every set is checked before any is run
-        err.print(f"error: {file} does not match the knowledge base:", markup=False, soft_wrap=True)
-        for line in problems:
-            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        _problems(f"error: {file} does not match the knowledge base:", problems)
     if mismatched:
         raise typer.Exit(2)
     console = Console()
@@ -167,9 +162,7 @@ def eval_command(
     if several:
         _print_several(console, runs, comparisons, out)
     if unmet:
-        err.print("[red]threshold(s) not met:[/red]")
-        for reason in unmet:
-            err.print(f"  {reason}", highlight=False, markup=False, soft_wrap=True)
+        _problems("[red]threshold(s) not met:[/red]", unmet, markup=True)
         raise typer.Exit(1)
 
 
@@ -222,26 +215,28 @@ def _evaluate_file(bot: ChatBot, file: Path, items: list[QAItem], baseline: bool
         transient=True,
     ) as bar:
         task = bar.add_task(f"evaluating {file.name}", total=total)
-        try:
-            run = evaluate(bot, items, lambda done, _n: bar.update(task, completed=done), run=info)
-            if baseline:
-                from bot.evaluation.baseline import NaiveBaseline
+        # The references were checked before any set was run (eval_command).
+        run = evaluate(bot, items, lambda done, _n: bar.update(task, completed=done), run=info)
+        if baseline:
+            from bot.evaluation.baseline import NaiveBaseline
 
-                bar.update(task, description="baseline")
-                run.baseline = evaluate(
-                    bot,
-                    items,
-                    lambda done, _n: bar.update(task, completed=len(items) + done),
-                    answerer=NaiveBaseline(bot),
-                    answerer_name=NaiveBaseline.name,
-                    run=info,
-                )
-        except QAFileError as exc:
-            err.print(f"error: {file} does not match the knowledge base:", markup=False, soft_wrap=True)
-            for line in exc.errors:
-                err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(2) from exc
+            bar.update(task, description="baseline")
+            run.baseline = evaluate(
+                bot,
+                items,
+                lambda done, _n: bar.update(task, completed=len(items) + done),
+                answerer=NaiveBaseline(bot),
+                answerer_name=NaiveBaseline.name,
+                run=info,
+            )
     return run
+
+
+def _problems(header: str, lines: Iterable[str], *, markup: bool = False) -> None:
+    """An error heading on stderr and each problem under it, indented (problem text is never read as markup)."""
+    err.print(header, markup=markup, soft_wrap=True)
+    for line in lines:
+        err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_one(console: Console, run: EvalRun, thresholds: list[Threshold], comparison: Comparison | None) -> None:
