@@ -214,3 +214,14 @@ def test_an_unconfirmed_claim_is_met_with_what_each_document_reports_of_the_effe
     assert reply.answer.startswith("The documents do not say. They do not mention “cure”."), reply.answer
     cited = {c.doc_id for c in reply.citations if f"[{c.n}]" in reply.answer}
     assert cited == {d.doc_id for d in two_doc_bot.documents}, reply.answer
+
+
+def test_a_figure_the_question_quotes_leads_to_the_sentence_that_states_it(two_doc_bot: ChatBot) -> None:
+    """A question that quotes a document's figure asks about the sentence stating it, however few of its other
+    words that sentence shares: the figure is taken from the documents, not written here."""
+    figure = next(f for f in two_doc_bot.library.sentences.values() if re.search(r"\bEFS was \d", f.text))
+    quoted = re.search(r"\bEFS was ([\d.]+%)", figure.text)
+    assert quoted is not None
+    reply = two_doc_bot.ask(f"the release gives {quoted.group(1)} and the article 69%, which is right?")
+    assert reply.category is Category.ANSWERED, reply.answer
+    assert any(c.quote == figure.text for c in reply.citations), reply.answer

@@ -33,6 +33,7 @@ FEATURES = (
     "benefit",  # a benefit or cure question, and the sentence states a benefit
     "unstated",  # the question states a number, name or premise word that no document states (or answers)
     "unknown_noun",  # the question asks about a thing (a noun) neither the documents nor the vocabulary know
+    "quoted",  # share of the numbers the question quotes that the sentence states
 )
 
 
@@ -53,6 +54,7 @@ SIGNS = {
     "benefit": 0,
     "unstated": -1,
     "unknown_noun": -1,
+    "quoted": 1,
 }
 
 
@@ -258,6 +260,7 @@ class Answerability:
                     float(bool(query.intents & {"benefit", "cure"}) and fact.benefit),
                     unstated,
                     float(bool(query.unknown_nouns)),
+                    len(query.numbers & fact.numbers) / len(query.numbers) if query.numbers else 0.0,
                 )
                 out.append((fact, x))
         return out
