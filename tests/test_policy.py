@@ -358,6 +358,15 @@ def test_a_stop_word_of_a_documents_alias_does_not_make_a_message_about_the_docu
     assert reply.category is Category.OUT_OF_SCOPE, reply.answer
 
 
+@pytest.mark.parametrize("message", ["did it work", "was that safe", "did they get better"])
+def test_a_question_that_only_points_at_the_subject_is_about_it(bot: ChatBot, message: str) -> None:
+    """No noun of its own, a pronoun for the subject: answered the same with or without a question mark."""
+    bare, asked = bot.ask(message), bot.ask(message + "?")
+    assert bare.category is not Category.OUT_OF_SCOPE, bare.answer
+    assert bare.category is asked.category
+    assert bot.ask("can you fix it, my car's brakes squeak").category is Category.OUT_OF_SCOPE
+
+
 def test_greeting_is_short_and_friendly(bot: ChatBot) -> None:
     reply = bot.ask("hello!")
     assert reply.category is Category.GREETING

@@ -335,6 +335,11 @@ def load_bank(embeddings: Embeddings, cache_dir: Path | str | None) -> Bank:
     return Bank(texts, labels, vectors)
 
 
+#: Words that point at something already in view ("it", "that"), not at the asker or the helper. spaCy tags
+#: "that" of "was that safe" as an adverb or determiner, so the word is what counts, not its tag.
+_POINTING = frozenset({"it", "this", "that", "they", "them", "these", "those"})
+
+
 class Safety:
     """Built once per process; `check` runs on every message before any answering."""
 
@@ -539,6 +544,10 @@ class Safety:
             return True
         content = [t for t in doc if t.is_alpha and not t.is_stop]
         if has_history and len(content) <= 6:
+            return True
+        # A question with no noun of its own that points with a pronoun ("did it work?", "was that safe?") can only
+        # mean what this helper is about: nothing in it names another subject.
+        if not any(t.pos_ in ("NOUN", "PROPN") for t in doc) and any(t.lower_ in _POINTING for t in doc):
             return True
         row = self.bank.neighbours(vectors[:1], k=3)[0]
         if not row:
