@@ -63,6 +63,17 @@ def test_a_dictionary_word_far_rarer_than_a_known_neighbour_is_a_slip_of_it(bot:
     assert reply.category is Category.ANSWERED and "aged 26 to 52" in reply.citations[0].quote, reply.answer
 
 
+def test_a_slip_one_edit_from_a_general_word_is_not_forced_onto_a_document_word(bot: ChatBot) -> None:
+    """ "neurolgist" is one letter from "neurologist", which no document uses, and more from the documents'
+    "neurologic": it is mended to the word meant. One letter from a form of the known word, as "efects" is from
+    "effects" (and from "defects"), it still mends to the known word."""
+    lx = Lexicon(load_vocabulary(), ["neurologic", "effect"], english_words())
+    assert lx.correct("neurolgist") == "neurologist"
+    assert lx.correct("efects") == "effect"
+    reply = bot.ask("should my husband see his neurolgist about the transplant")
+    assert reply.category is Category.MEDICAL_ADVICE, reply.answer
+
+
 def test_a_question_frame_word_is_not_what_the_question_asks_about() -> None:
     """ "work" in "how does it work?" asks how, not whether it succeeds; "how well does it work?" asks that."""
     lx = lexicon()

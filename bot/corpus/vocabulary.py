@@ -169,7 +169,16 @@ class Lexicon:
         if len(word) < 5:
             return word  # too short to mend any other way without guessing
         close = difflib.get_close_matches(word, self._by_initial.get(word[0], []), n=1, cutoff=0.8)
-        return close[0] if close else word
+        if not close:
+            return word
+        # One edit from a word general English has, and more than one from the known word: a slip of that word
+        # ("neurolgist" of "neurologist", not of the documents' "neurologic"), mended to it. A word one edit from
+        # a form of the known word ("efects": "effects", and also "defects") still mends to the known word.
+        edits = self._edits(word)
+        near = edits & self.dictionary
+        if close[0] in edits or not near or any(w.startswith(close[0]) or close[0].startswith(w) for w in near):
+            return close[0]
+        return max(near, key=zipf)
 
     @staticmethod
     def _edits(word: str) -> set[str]:
