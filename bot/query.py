@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -548,13 +549,21 @@ class QueryAnalyzer:
         """What "how many X" counts: X and its synonyms (a number in the answer must count the same thing)."""
         for t in doc:
             if t.lower_ in ("many", "much") and t.i > 0 and doc[t.i - 1].lower_ == "how":
-                nouns = [n for n in doc[t.i + 1 : t.i + 4] if n.pos_ in ("NOUN", "PROPN")]
                 if doc[t.i + 1 : t.i + 2].text.lower() == "of":
                     # "how many of the people were women?" counts women: the noun after the verb "be"
-                    nouns = _subset_named(doc[t.i + 2 :]) or nouns
+                    nouns = _subset_named(doc[t.i + 2 :]) or [n for n in doc[t.i + 2 : t.i + 5] if n.pos_ == "NOUN"]
+                else:
+                    # The counted noun comes before the verb: "how many took part?" counts no "part".
+                    named = list(
+                        takewhile(lambda n: n.pos_ not in ("VERB", "AUX", "ADP", "PUNCT"), doc[t.i + 1 : t.i + 4])
+                    )
+                    nouns = [n for n in named if n.pos_ in ("NOUN", "PROPN")]
                 if nouns:
                     word = self.lexicon.correct(nouns[0].lemma_.lower())  # "peple" counts people
                     return frozenset({word, *grouped.get(word, set())})
+                unnamed = self.lexicon.data.unnamed_count
+                if t.lower_ == "many" and unnamed and t.i + 1 < len(doc):
+                    return frozenset({unnamed, *self.lexicon.expand(unnamed).get(unnamed, set())})
         return frozenset()
 
     def _anchored(self, doc: Any) -> list[Any]:

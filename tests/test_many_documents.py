@@ -225,3 +225,13 @@ def test_a_figure_the_question_quotes_leads_to_the_sentence_that_states_it(two_d
     reply = two_doc_bot.ask(f"the release gives {quoted.group(1)} and the article 69%, which is right?")
     assert reply.category is Category.ANSWERED, reply.answer
     assert any(c.quote == figure.text for c in reply.citations), reply.answer
+
+
+def test_how_many_that_names_nothing_counts_people_not_years(two_doc_bot: ChatBot) -> None:
+    """ "How many actually got the transplant?" counts people: a sentence whose only number is a length of time
+    ("evaluated through N years after transplant") does not answer it, and the one that counts patients leads."""
+    query = two_doc_bot.analyzer.analyse("How many took part?")
+    assert "people" in query.counted and "part" not in query.counted
+    reply = two_doc_bot.ask("how many actually got the transplant")
+    lead = next(f for f in two_doc_bot.library.sentences.values() if f.text == reply.citations[0].quote)
+    assert "patient" in lead.counted or "subject" in lead.counted, reply.answer

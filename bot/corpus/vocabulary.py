@@ -56,6 +56,7 @@ class VocabularyData:
     other_words: frozenset[str] = frozenset()
     verb_senses: frozenset[str] = frozenset()
     derivations: tuple[tuple[str, str], ...] = ()
+    unnamed_count: str = ""
 
 
 @lru_cache(maxsize=4)
@@ -102,6 +103,7 @@ def load_vocabulary(path: Path = VOCABULARY_FILE) -> VocabularyData:
         time_anchors=frozenset(words(raw.get("time_anchors") or ())),
         other_words=frozenset(words(raw.get("other_words") or ())),
         verb_senses=frozenset(words(raw.get("verb_senses") or ())),
+        unnamed_count=str(raw.get("unnamed_count") or "").lower().strip(),
         derivations=tuple((str(a).lower(), str(b).lower()) for a, b in raw.get("derivations") or ()),
         intent_patterns={
             str(k): tuple(re.compile(p) for p in v) for k, v in (raw.get("intent_patterns") or {}).items()
