@@ -235,3 +235,5 @@ def test_how_many_that_names_nothing_counts_people_not_years(two_doc_bot: ChatBo
     reply = two_doc_bot.ask("how many actually got the transplant")
     lead = next(f for f in two_doc_bot.library.sentences.values() if f.text == reply.citations[0].quote)
     assert "patient" in lead.counted or "subject" in lead.counted, reply.answer
+    # A number written with a hyphen is one answering span in bold, not two halves either side of the hyphen.
+    assert "**-**" not in reply.answer and re.search(r"\*\*[A-Z][a-z]+-[a-z]+\*\*", reply.answer), reply.answer

@@ -68,7 +68,8 @@ def _bold(fact: SentenceFacts, query: Query) -> str:
         spans = [(s, e) for s, e in spans if counts_asked(e)]
     merged: list[tuple[int, int]] = []
     for s, e in spans:
-        if merged and not fact.text[merged[-1][1] : s].strip():  # touching or a space apart: "3 thousand"
+        # Touching, a space or a hyphen apart: "3 thousand", "Twenty-five" (spaCy may tag each half).
+        if merged and fact.text[merged[-1][1] : s].strip() in ("", "-", "\u2010", "\u2011"):
             merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
         else:
             merged.append((s, e))
