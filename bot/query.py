@@ -562,7 +562,7 @@ class QueryAnalyzer:
                     word = self.lexicon.correct(nouns[0].lemma_.lower())  # "peple" counts people
                     return frozenset({word, *grouped.get(word, set())})
                 unnamed = self.lexicon.data.unnamed_count
-                if t.lower_ == "many" and unnamed and t.i + 1 < len(doc):
+                if t.lower_ == "many" and unnamed:
                     return frozenset({unnamed, *self.lexicon.expand(unnamed).get(unnamed, set())})
         return frozenset()
 
