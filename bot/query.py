@@ -221,6 +221,9 @@ class QueryAnalyzer:
             for d, words in named.items()
             if len(named) > 1
         }
+        # What a "how many" that names nothing counts ("how many died?"): the vocabulary's word and its synonyms.
+        unnamed = self.lexicon.data.unnamed_count
+        self._unnamed_count = frozenset({unnamed, *self.lexicon.expand(unnamed).get(unnamed, ())}) if unnamed else None
         # Each abbreviation the documents spell out, as a pattern, and its long form flattened (no case, no hyphens).
         self._abbreviation_forms = [
             (short, long, re.compile(rf"(?<![\w/]){re.escape(short.lower())}(?![\w/])"), _flat(long))
@@ -521,8 +524,9 @@ class QueryAnalyzer:
             owners = {d for d, known in self.library.doc_words.items() if words and words <= known}
             if owners and len(owners) < len(self.library.doc_words):
                 found |= owners
-        typed = {t.lower_ for t in doc}
-        found |= {d for d, words in self._name_words.items() if words & typed}
+        if self._name_words:  # only when several documents are loaded
+            typed = {t.lower_ for t in doc}
+            found |= {d for d, words in self._name_words.items() if words & typed}
         return frozenset(found)
 
     def _unknown_nouns(self, doc: Any, named: set[str]) -> tuple[str, ...]:
@@ -561,9 +565,8 @@ class QueryAnalyzer:
                 if nouns:
                     word = self.lexicon.correct(nouns[0].lemma_.lower())  # "peple" counts people
                     return frozenset({word, *grouped.get(word, set())})
-                unnamed = self.lexicon.data.unnamed_count
-                if t.lower_ == "many" and unnamed:
-                    return frozenset({unnamed, *self.lexicon.expand(unnamed).get(unnamed, set())})
+                if t.lower_ == "many" and self._unnamed_count:
+                    return self._unnamed_count
         return frozenset()
 
     def _anchored(self, doc: Any) -> list[Any]:
