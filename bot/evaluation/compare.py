@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import binomtest
-
 from bot.evaluation.runner import LOWER_IS_BETTER, METRIC_NAMES
 
 
@@ -110,6 +108,8 @@ SIGNIFICANCE = 0.05
 def paired_test(fixed: int, broke: int) -> dict[str, Any]:
     """The exact McNemar test on the same questions run twice: only the questions that changed carry evidence,
     and with no real difference each is as likely to be fixed as broken (a two-sided binomial test at 1/2)."""
+    from scipy.stats import binomtest  # here, not at import: scipy.stats costs seconds of every CLI start
+
     changed = fixed + broke
     p = float(binomtest(fixed, changed, 0.5).pvalue) if changed else 1.0
     return {"test": "exact McNemar", "fixed": fixed, "broke": broke, "p_value": round(p, 4),

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from scipy.stats import binomtest
 
 from bot.evaluation.qa_format import QAFileError, QAItem, load_items
 from bot.evaluation.scoring import QuestionResult, check_references, ratio, score_reply
@@ -87,6 +86,8 @@ def wilson(k: int, n: int, level: float = INTERVAL_LEVEL) -> tuple[float, float]
     """The Wilson score interval for k successes in n trials (scipy's), None when n is 0."""
     if n == 0:
         return None
+    from scipy.stats import binomtest  # here, not at import: scipy.stats costs seconds of every CLI start
+
     ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
     return round(float(ci.low), 4), round(float(ci.high), 4)
 
