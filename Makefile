@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# medspaCy's metadata pins spacy<3.8 on Python 3.11 but it runs on 3.8; its other needs are in pyproject.toml.
 	$(BIN)/pip install --quiet --no-deps medspacy==1.3.1
+	# The embedding model is exported to ONNX once here, so no answer waits for sentence-transformers to import.
+	$(BIN)/python -c "from bot.corpus.embeddings import load_embeddings; load_embeddings()"
 	touch $(STAMP)
 
 install: $(STAMP)
