@@ -39,6 +39,9 @@ def test_the_default_model_runs_on_onnx_and_gives_sentence_transformers_vectors(
     assert np.abs(np.asarray(embeddings.embed_query(TEXTS[0])) - theirs[0]).max() < 1e-5
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert embeddings.embed_documents([]) == []
+    # More texts than a batch, of mixed lengths: each vector comes back in its text's place.
+    many = [f"{'more words ' * (i % 9)}question number {i}" for i in range(70)]
+    assert np.abs(np.asarray(embeddings.embed_documents(many)) - reference.embed_documents(many)).max() < 1e-5
 
 
 def _model_copy(tmp_path: Path) -> Path:
