@@ -1,8 +1,8 @@
 """The embedding model factory: the packaged sentence-transformers model, run by ONNX Runtime, offline only.
 
 Importing sentence-transformers (with torch and transformers) took 12 of a cold start's 17 seconds on this
-machine, and it ran every query at 256 tokens' cost on two cores. The same weights exported once to ONNX give
-the same vectors (to 1e-6) from onnxruntime and tokenizers, which import in a quarter of a second. The export
+machine. The same weights exported once to ONNX give the same vectors (to 1e-6) from onnxruntime and tokenizers,
+which import in a quarter of a second, and embed a question in about a third of the time. The export
 needs torch, so it runs once per environment (`make install`), and a model the export does not fit (pooling other
 than the mean of the tokens) falls back to sentence-transformers through langchain-huggingface.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 #: Where exported models live: beside the installed packages they are made from, so a new environment (or a new
 #: version of the model package) exports afresh, and a test run or a second data folder does not.
 DEFAULT_CACHE = Path(sys.prefix) / "share" / "bot-models"
+log = logging.getLogger(__name__)
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -72,7 +74,8 @@ def _max_length(folder: Path) -> int:
 
 
 def exported_path(folder: Path, cache: Path = DEFAULT_CACHE) -> Path:
-    """The ONNX file for a model folder, named by a digest of its weights: new weights, a new export."""
+    """The ONNX file for a model folder, named by a digest of its weights (names, sizes, first megabyte): new
+    weights, a new export."""
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     if not weights:
         raise ValueError(f"embedding model folder {folder} holds no weights (*.safetensors or *.bin) to export")
@@ -131,6 +134,17 @@ def export_onnx(folder: Path, target: Path) -> Path:
     return target
 
 
+def _pad_token(folder: Path, tokenizer: Any) -> str:
+    """The model's own padding token: from its tokenizer's settings, else its special-tokens map, else BERT's."""
+    if tokenizer.padding and tokenizer.padding.get("pad_token"):
+        return str(tokenizer.padding["pad_token"])
+    try:
+        pad = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8"))["pad_token"]
+    except (OSError, ValueError, KeyError):
+        return "[PAD]"
+    return str(pad["content"] if isinstance(pad, dict) else pad)
+
+
 class OnnxEmbeddings(Embeddings):
     """A mean-pooled sentence-transformers model run by ONNX Runtime: unit vectors, as sentence-transformers gives
     with `normalize_embeddings=True`. Texts are padded to the longest in their batch, not to the model's limit."""
@@ -143,8 +157,8 @@ class OnnxEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=_max_length(folder))
-        pad = self.tokenizer.token_to_id("[PAD]") or 0
-        self.tokenizer.enable_padding(pad_id=pad, pad_token=self.tokenizer.id_to_token(pad) or "[PAD]")
+        pad = _pad_token(folder, self.tokenizer)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad) or 0, pad_token=pad)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
         options.log_severity_level = 3
@@ -193,7 +207,7 @@ def load_embeddings(name: str = DEFAULT_MODEL, cache: Path = DEFAULT_CACHE) -> E
     if folder.is_dir() and _mean_pooled(folder):
         onnx_file = exported_path(folder, cache)
         if not onnx_file.exists():
-            print(f"exporting {name} to ONNX once, into {onnx_file.parent} (about 15 s)", file=sys.stderr)
+            log.warning("exporting %s to ONNX once, into %s (seconds, once per environment)", name, onnx_file.parent)
             export_onnx(folder, onnx_file)
         return OnnxEmbeddings(folder, onnx_file, model_name=name)
     from langchain_huggingface import HuggingFaceEmbeddings
