@@ -170,10 +170,9 @@ class OnnxEmbeddings(Embeddings):
 
         # Texts of a like length share a batch (sentence-transformers sorts them so too): little is padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.zeros((len(texts), 0), dtype=np.float32)
+        parts = []
         for start in range(0, len(texts), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            encoded = self.tokenizer.encode_batch([texts[i] for i in batch])
+            encoded = self.tokenizer.encode_batch([texts[i] for i in order[start : start + self.batch_size]])
             feed = {
                 "input_ids": np.asarray([e.ids for e in encoded], dtype=np.int64),
                 "attention_mask": np.asarray([e.attention_mask for e in encoded], dtype=np.int64),
@@ -181,10 +180,10 @@ class OnnxEmbeddings(Embeddings):
             }
             tokens = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
             mask = feed["attention_mask"][..., None].astype(np.float32)
-            pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            if not vectors.shape[1]:
-                vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
-            vectors[batch] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            parts.append((tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
+        pooled = np.concatenate(parts)
+        vectors = np.empty_like(pooled)
+        vectors[order] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)  # back in place
         return vectors
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
