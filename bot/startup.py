@@ -21,6 +21,7 @@ def build_bot(settings: Settings) -> ChatBot:
 
     from bot.chat import ChatBot
     from bot.corpus.documents import KnowledgeError
+    from bot.corpus.embeddings import ModelError
     from bot.corpus.index import StoreBusyError
 
     with Progress(
@@ -33,7 +34,7 @@ def build_bot(settings: Settings) -> ChatBot:
 
         try:
             bot = ChatBot.from_settings(settings, progress=progress)
-        except (StoreBusyError, KnowledgeError) as exc:
+        except (StoreBusyError, KnowledgeError, ModelError) as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from exc
     for notice in bot.startup.notices:

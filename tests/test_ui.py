@@ -341,6 +341,19 @@ def test_hash_password_command(capsys: pytest.CaptureFixture[str], monkeypatch: 
     assert ui.main(["hash-password"]) == 1
 
 
+def test_the_app_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    knowledge = tmp_path / "knowledge"
+    knowledge.mkdir()
+    (knowledge / "doc.md").write_text("---\nid: doc\ntitle: [unclosed\n---\nSome text.\n", encoding="utf-8")
+    monkeypatch.setenv("BOT_KNOWLEDGE_DIR", str(knowledge))
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "data"))
+    assert ui.main([]) == 2
+    printed = capsys.readouterr().err
+    assert printed.startswith("error: ") and "doc.md" in printed and "Traceback" not in printed
+
+
 # ------------------------------------------------------------------------------------------- staff console handlers
 
 

