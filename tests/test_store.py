@@ -626,6 +626,31 @@ def test_threads_and_processes_writing_at_once_lose_nothing(db_path: Path) -> No
     assert_consistent(db_path)
 
 
+def test_a_forked_child_and_a_closed_connection_still_write_through_the_same_store(store: Store, db_path: Path) -> None:
+    """Each thread keeps its connection; a forked child must open its own (SQLite's may not cross a fork), and
+    `close()` leaves the store usable."""
+    store.log_turn("parent", "before the fork", reply(Category.ANSWERED))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            store.log_turn("child", "in the child", reply(Category.EMERGENCY))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.close()
+    store.log_turn("parent", "after the fork", reply(Category.ANSWERED))
+    assert sorted(raw(db_path, "SELECT session_id, question FROM turns")) == [
+        ("child", "in the child"),
+        ("parent", "after the fork"),
+        ("parent", "before the fork"),
+    ]
+    assert raw(db_path, "SELECT count(*) FROM triage_items") == [(1,)]
+    assert_consistent(db_path)
+
+
 # ---------------------------------------------------------------------------------------------- crashes
 
 CRASH_MID_TRANSACTION = """

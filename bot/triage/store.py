@@ -1,7 +1,8 @@
 """SQLite conversation log and staff triage queue: redacted turns, feedback, triage items, exports, retention.
 
-Every write runs in its own `BEGIN IMMEDIATE` transaction on a short-lived connection, so threads, processes
-and a process killed mid-write never leave half a turn behind (a turn and its triage item commit together).
+Every write runs in its own `BEGIN IMMEDIATE` transaction, so threads, processes and a process killed mid-write
+never leave half a turn behind (a turn and its triage item commit together). Each thread keeps one connection:
+opening and closing one per turn cost more than the write (closing the last connection checkpoints the WAL).
 Free text is passed through `bot.redact.redact` before it reaches the file.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -430,6 +433,7 @@ class Store:
         # People the knowledge documents name (lower case): not redacted after a title ("Dr. Smith").
         self.public_names = public_names
         self._urgent_listeners: list[Callable[[UrgentAlert], None]] = []
+        self._local = threading.local()  # this thread's connection, and the process that opened it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._open_and_migrate()
@@ -451,35 +455,45 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable against a killed process, fast
         return conn
 
+    def _thread_connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (a forked child opens its own: SQLite's may not cross)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.conn, local.pid = self._connect(), os.getpid()
+        conn: sqlite3.Connection = local.conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close when their thread ends); the store stays usable."""
+        if getattr(self._local, "pid", None) == os.getpid():
+            self._local.conn.close()
+        self._local.__dict__.clear()
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, locked up front so concurrent writers queue instead of failing."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: every query inside sees the same snapshot."""
-        conn = self._connect()
+        with self._transaction("BEGIN") as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        """Committed if the block ends normally, rolled back if it raises; either way the connection is idle after."""
+        conn = self._thread_connection()
+        conn.execute(begin)
         try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-        finally:
-            conn.close()
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
     def _open_and_migrate(self) -> None:
         """Create or upgrade the schema one migration per transaction; concurrent openers re-check inside it."""
@@ -680,11 +694,16 @@ class Store:
         if older_than_days < 0:
             raise ValueError("older_than_days must be zero or more.")
         cutoff = _stamp(self._clock() - timedelta(days=older_than_days))
-        with self._write() as conn:
-            conn.execute("PRAGMA secure_delete = ON")  # overwrite the freed pages, not just unlink them
-            removed = conn.execute("DELETE FROM turns WHERE created_at < ?", (cutoff,)).rowcount
-        conn = self._connect()
+        conn = self._connect()  # its own connection: secure_delete stays with it, off every other write's
         try:
+            conn.execute("PRAGMA secure_delete = ON")  # overwrite the freed pages, not just unlink them
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                removed = conn.execute("DELETE FROM turns WHERE created_at < ?", (cutoff,)).rowcount
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
