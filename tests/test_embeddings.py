@@ -22,6 +22,7 @@ from bot.corpus.embeddings import (
     export_model,
     exported_path,
     load_embeddings,
+    max_length,
     reference_vectors,
     resolve_model,
 )
@@ -122,6 +123,22 @@ def test_a_model_pooled_otherwise_gives_its_own_sentence_transformers_vectors(
     assert np.abs(ours - theirs).max() < 1e-5
     # ... and differ from the mean-pooled model's where the pooling does: the config was read, not assumed.
     assert bool(np.abs(ours[0] - np.asarray(load_embeddings().embed_query(TEXTS[0]))).max() > 1e-3) is differs
+
+
+def test_a_model_without_its_own_length_setting_is_cut_where_sentence_transformers_cuts_it(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, cache = exported
+    folder = _model_copy(tmp_path / "model")
+    (folder / "sentence_bert_config.json").unlink()  # the packaged model's 256; without it, 512 from its configs
+    assert max_length(folder) == 512
+    long_texts = ["relapse " * 400, "remission " * 300, TEXTS[0]]  # 400 and 300 words: over 256 tokens, under 512
+    ours = np.asarray(load_embeddings(str(folder), cache=cache).embed_documents(long_texts))
+    assert np.abs(ours - np.asarray(reference_vectors(str(folder), long_texts))).max() < 1e-5
+    _set_config(folder, "config.json", "{}")
+    _set_config(folder, "tokenizer_config.json", "{}")
+    with pytest.raises(ModelError, match="how many tokens"):
+        max_length(folder)
 
 
 def test_a_pooling_this_app_cannot_run_is_a_clear_error_before_any_export(tmp_path: Path) -> None:

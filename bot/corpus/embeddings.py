@@ -84,11 +84,28 @@ def pooling(folder: Path) -> tuple[str, ...]:
     return tuple(m for m in POOLING.values() if m in modes)
 
 
-def _max_length(folder: Path) -> int:
+def _config(path: Path) -> dict[str, Any]:
     try:
-        return int(json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"])
-    except (OSError, ValueError, KeyError):
-        return 256
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def max_length(folder: Path) -> int:
+    """The tokens a text is cut to, as sentence-transformers decides: the model's own setting, else the least of
+    the tokenizer's limit and the transformer's positions."""
+    own = _config(folder / "sentence_bert_config.json").get("max_seq_length")
+    if isinstance(own, int) and own > 0:
+        return own
+    limits = [
+        _config(folder / "tokenizer_config.json").get("model_max_length"),
+        _config(folder / "config.json").get("max_position_embeddings"),
+    ]
+    usable = [n for n in limits if isinstance(n, int) and 0 < n < 1_000_000]  # "no limit" is a huge number or -1
+    if not usable:
+        raise ModelError(f"embedding model folder {folder} says nowhere how many tokens the model can read")
+    return min(usable)
 
 
 def exported_path(folder: Path, cache: Path = DEFAULT_CACHE) -> Path:
@@ -160,7 +177,7 @@ class OnnxEmbeddings(Embeddings):
         if not (folder / "tokenizer.json").is_file():
             raise ModelError(f"embedding model folder {folder} has no tokenizer.json (a fast tokenizer) to run it")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=_max_length(folder))
+        self.tokenizer.enable_truncation(max_length=max_length(folder))
         pad = _pad_token(folder, self.tokenizer)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(pad) or 0, pad_token=pad)
         options = onnxruntime.SessionOptions()
