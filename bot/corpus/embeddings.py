@@ -168,6 +168,8 @@ class OnnxEmbeddings(Embeddings):
     not to the model's limit."""
 
     def __init__(self, folder: Path, onnx_file: Path, *, model_name: str, batch_size: int = 32) -> None:
+        # Batches are encoded on this thread: tokenizers' own thread pool would not survive the app's forks.
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import onnxruntime
         from tokenizers import Tokenizer
 
