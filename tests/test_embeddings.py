@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,10 +83,10 @@ def test_the_default_model_runs_on_onnx_and_gives_sentence_transformers_vectors(
 def test_the_app_environment_runs_without_torch_or_sentence_transformers() -> None:
     import importlib.util
 
+    # Installed, torch is imported at every start by spaCy's thinc: seconds. `make clean && make install` fixes
+    # an environment made before the export environment existed.
     for module in ("torch", "transformers", "sentence_transformers"):
         assert importlib.util.find_spec(module) is None, f"{module} is installed in the app's environment"
-    load_embeddings()
-    assert not {"torch", "transformers", "sentence_transformers"} & set(sys.modules)
 
 
 def test_a_model_is_exported_once_into_its_cache_then_reused(
