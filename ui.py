@@ -26,15 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from bot.chat import ChatBot
-    from bot.corpus.documents import KnowledgeError
-    from bot.corpus.embeddings import ModelError
-    from bot.corpus.index import StoreBusyError
+    from bot.startup import setup_errors
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     try:
         bot = ChatBot.from_settings(settings)
-    except (KnowledgeError, ModelError, StoreBusyError) as exc:
+    except setup_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     store = bot.store or Store.from_settings(settings)

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from bot.evaluation.cli import eval_command
 from bot.safety.evaluate import safety_eval_command
 from bot.settings import Settings
-from bot.startup import build_bot, err
+from bot.startup import build_bot, err, reported
 from bot.triage.cli import app as triage_app
 
 if TYPE_CHECKING:
@@ -35,17 +35,14 @@ def ingest() -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.corpus.documents import all_passages, load_knowledge
-    from bot.corpus.embeddings import ModelError, load_embeddings
+    from bot.corpus.embeddings import load_embeddings
     from bot.corpus.index import KnowledgeIndex, connect
 
     settings = Settings()
-    passages = all_passages(load_knowledge(settings.knowledge_dir))
-    try:
+    with reported():
+        passages = all_passages(load_knowledge(settings.knowledge_dir))
         embeddings = load_embeddings(settings.embedding_model)
-    except ModelError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
-    client, notice = connect(settings.data_dir, settings.chroma_url)
+        client, notice = connect(settings.data_dir, settings.chroma_url)
     index = KnowledgeIndex(client, embeddings, collection=settings.collection, model_name=settings.embedding_model)
     with Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
         task = bar.add_task("embed", total=None)
@@ -220,7 +217,8 @@ def fit(
         for extra in sorted(add_documents.glob("*.md")) if add_documents else ():
             shutil.copy(extra, knowledge)
         settings = base.model_copy(update={"knowledge_dir": knowledge, "data_dir": Path(tmp) / "data"})
-        bot = ChatBot.from_settings(settings, model=Model.untrained())
+        with reported():
+            bot = ChatBot.from_settings(settings, model=Model.untrained())
         result = fit_model(bot, items, chosen)
     write(result)
     typer.echo(json.dumps({k: result[k] for k in ("thresholds", "fitted")}, indent=2))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -15,14 +17,31 @@ if TYPE_CHECKING:
 err = Console(stderr=True)
 
 
+def setup_errors() -> tuple[type[Exception], ...]:
+    """What setting up can fail with (a knowledge file, the model, the store), each with a message that says
+    what to do: shown as one line, not a traceback."""
+    from bot.corpus.documents import KnowledgeError
+    from bot.corpus.embeddings import ModelError
+    from bot.corpus.index import StoreBusyError
+
+    return (KnowledgeError, ModelError, StoreBusyError)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Run a command's setup; a setup error is printed in one line and the command exits 2."""
+    try:
+        yield
+    except setup_errors() as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+
+
 def build_bot(settings: Settings) -> ChatBot:
     """Build the bot with a progress bar for any embedding work; exits with a clear message if setup fails."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.chat import ChatBot
-    from bot.corpus.documents import KnowledgeError
-    from bot.corpus.embeddings import ModelError
-    from bot.corpus.index import StoreBusyError
 
     with Progress(
         TextColumn("[bold]embedding passages"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
@@ -32,11 +51,8 @@ def build_bot(settings: Settings) -> ChatBot:
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        try:
+        with reported():
             bot = ChatBot.from_settings(settings, progress=progress)
-        except (StoreBusyError, KnowledgeError, ModelError) as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(2) from exc
     for notice in bot.startup.notices:
         err.print(f"[yellow]note:[/yellow] {notice}")
     return bot

@@ -33,6 +33,19 @@ def test_ingest_then_nothing_to_do(env: dict[str, str]) -> None:
     assert "12 passages: 0 embedded, 0 removed, 12 unchanged" in second.output
 
 
+def test_setup_errors_are_one_line_and_exit_2_in_every_command(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "knowledge"
+    bad.mkdir()
+    (bad / "doc.md").write_text("---\nid: doc\ntitle: [unclosed\n---\nSome text.\n", encoding="utf-8")
+    monkeypatch.setenv("BOT_KNOWLEDGE_DIR", str(bad))
+    for command in (["ingest"], ["ask", "How many people took part?"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.startswith("error: ") and "doc.md" in result.output and "Traceback" not in result.output
+
+
 def test_ask_readable(env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["ask", "How old were the volunteers?"])
     assert result.exit_code == 0, result.output
