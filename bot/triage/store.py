@@ -482,9 +482,10 @@ class Store:
             yield conn
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        """Committed if the block ends normally, rolled back if it raises; either way the connection is idle after."""
-        conn = self._thread_connection()
+    def _transaction(self, begin: str, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """Committed if the block ends normally, rolled back if it raises; either way the connection is idle after.
+        On this thread's connection unless another is given."""
+        conn = conn or self._thread_connection()
         conn.execute(begin)
         try:
             yield conn
@@ -697,13 +698,8 @@ class Store:
         conn = self._connect()  # its own connection: secure_delete stays with it, off every other write's
         try:
             conn.execute("PRAGMA secure_delete = ON")  # overwrite the freed pages, not just unlink them
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction("BEGIN IMMEDIATE", conn):
                 removed = conn.execute("DELETE FROM turns WHERE created_at < ?", (cutoff,)).rowcount
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
