@@ -78,6 +78,8 @@ def check_invariants(reply: Reply) -> None:
         ("how many people were in the halt-ms study?", "24 volunteers"),
         # A share counts what the sentence names before it ("... patients ... 69% had survived").
         ("how many patients went five years with no relapse and no new lesions?", "69%"),
+        # A rate asks for a share first: the sentence with a percentage leads, not one with a count of deaths.
+        ("what is the survival rate", "69%"),
         ("How were the stem cells collected?", "blood-forming stem cells were collected"),
         ("Who is Daniel Rotrosen?", "said Daniel Rotrosen"),
         ("what sied effects did they get", "Adverse events"),  # two letters swapped

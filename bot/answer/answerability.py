@@ -218,6 +218,7 @@ class Answerability:
         asked_terms = [(t, c) for t, c in zip(query.terms, own, strict=True) if t not in cue_words]
         measured = [(t, c) for t, c in asked_terms if t not in query.anchors] or asked_terms
         timed = [c for _, c in measured] if query.answer_labels and query.answer_labels <= TIME_LABELS else []
+        second = bool(query.answer_labels - query.preferred_labels) and not query.counted and not timed
         out = []
         for hit in hits:
             p = hit.passage
@@ -252,7 +253,9 @@ class Answerability:
                     cov,
                     cov_p,
                     float(wanted),
-                    float(wanted and found),
+                    # A kind the cue lists first counts in full; another kind it accepts, half ("rate": a percent
+                    # before a count).
+                    float(wanted and found) * (1.0 if not second or query.preferred_labels & fact.labels else 0.5),
                     unknown,
                     float(defining and bool(fact.defines & asked or fact.subject in asked)),
                     float("process" in query.intents and fact.sequence),
