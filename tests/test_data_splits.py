@@ -28,9 +28,10 @@ QA_SETS = (
     "second_doc_blind",
     "second_doc_blind2",
     "second_doc_blind3",
+    "second_doc_blind4",
 )
 FIRST_ARTICLE = ("own", "independent", "external", "external2", "external3", "external4", "blind", "blind2")
-SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2", "second_doc_blind3")
+SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2", "second_doc_blind3", "second_doc_blind4")
 
 
 def test_frozen_test_halves_are_unchanged() -> None:
