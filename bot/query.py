@@ -86,6 +86,9 @@ class Query:
     denied: tuple[str, ...]  # the premises the documents answer by their opposite ("approved?" / "experimental")
     unstated_names: tuple[str, ...]
     unknown_nouns: tuple[str, ...]
+    # The question's nouns the vocabulary does not know, each with its forms (word, lemma, mended): a document
+    # that uses none of a noun's forms does not know what the question is about, whatever other documents use.
+    noun_forms: tuple[frozenset[str], ...]
     name_docs: frozenset[str]  # the documents that use a name the question uses, when only some do
     yes_no: bool
     asks_meaning: bool  # "what does X stand for?": the answer spells X out
@@ -208,7 +211,17 @@ class QueryAnalyzer:
         self.embeddings = embeddings
         self.library = library
         self.lexicon = library.lexicon
-        self._known_words = frozenset(self.lexicon.known) | self.lexicon.cue_words
+        # Words known whatever the documents say: the vocabulary's, the question cues', the aliases' names and the
+        # documents' own names ("the release", "the article" say which document, not what is asked about).
+        self._document_names = frozenset(
+            w
+            for doc in library.documents.values()
+            for w in re.findall(r"[a-z0-9]+", (doc.meta.name or "").lower())
+            if w not in nlp.Defaults.stop_words
+        )
+        self._vocabulary_words = (frozenset(self.lexicon.known) - self.lexicon.corpus) | (
+            self.lexicon.synonym_words | self.lexicon.cue_words | self._document_names
+        )
         # The words of a document's name that no other document's name has ("release" of "the XYZ news release"):
         # a question using one asks about that document. One document needs no telling apart. Only a name the
         # front matter gives counts: a title's words ("remission") say what a document is about, not which it is.
@@ -343,9 +356,10 @@ class QueryAnalyzer:
         content = self.lexicon.unframed(joined)
         terms = [t for t in self._terms(raw_lemmas) if t not in framed]
         aliases = self._aliases(mended.lower())
-        # Words of a name for a document's subject ("the XYZ trial") say which document, not which fact:
-        # they route retrieval and answer definitions, and stay out of the words a sentence must cover.
-        named = alias_words(aliases)
+        # Words of a name for a document's subject ("the XYZ trial") or of a document's own name ("the release")
+        # say which document, not which fact: they route retrieval and answer definitions, and stay out of the
+        # words a sentence must cover.
+        named = alias_words(aliases) | (set(terms) & self._document_names)
         asks_meaning = any(phrase_in(c, joined) for c in MEANING_CUES)
         # "What does X stand for?" asks about X: the cue's own words are not what to look for.
         cue_words = {w for c in MEANING_CUES for w in (c, *c.split())} if asks_meaning else set()
@@ -439,6 +453,7 @@ class QueryAnalyzer:
         words = [t for t in doc if not t.is_space and not t.is_punct]
         cued = lemma_text([w for w, t in zip(lemmas, words, strict=True) if t.i not in subordinate])
         yes_no = first in self.lexicon.data.yes_no_openers or joined.endswith(("right", "correct", "true"))
+        nouns = self._rare_nouns(doc, named)
         return Query(
             text=text,
             language=language,
@@ -456,7 +471,8 @@ class QueryAnalyzer:
             claims=tuple(w for w in premises if w not in self.lexicon.data.quantifier_premises and not denied[w]),
             denied=tuple(w for w in premises if denied[w]),
             unstated_names=self._unstated_names(doc, named, grouped),
-            unknown_nouns=self._unknown_nouns(doc, named),
+            unknown_nouns=tuple(n for n, forms in nouns if not forms & self.lexicon.corpus),
+            noun_forms=tuple(forms for _, forms in nouns),
             name_docs=self._name_docs(doc),
             yes_no=yes_no,
             asks_meaning=asks_meaning,
@@ -529,17 +545,18 @@ class QueryAnalyzer:
             found |= {d for d, words in self._name_words.items() if words & typed}
         return frozenset(found)
 
-    def _unknown_nouns(self, doc: Any, named: set[str]) -> tuple[str, ...]:
-        """Nouns of the question that neither the documents nor the vocabulary know ("infertility", "teenagers"):
-        what the question is about may be something no document covers."""
-        out = []
+    def _rare_nouns(self, doc: Any, named: set[str]) -> list[tuple[str, frozenset[str]]]:
+        """Nouns of the question the vocabulary does not know, with their forms; those no document uses either
+        ("infertility", "teenagers") are the unknown nouns: what the question is about may be something no
+        document covers."""
+        out: dict[str, frozenset[str]] = {}
         for t in doc:
             if t.pos_ not in ("NOUN", "PROPN") or not t.is_alpha or t.is_stop or self.lexicon.misspelt(t.lower_):
                 continue
-            forms = (t.lower_, t.lemma_.lower(), self.lexicon.correct(t.lemma_.lower()))
-            if not any(w in self._known_words or w in named for w in forms):
-                out.append(t.lower_)
-        return tuple(dict.fromkeys(out))
+            forms = frozenset((t.lower_, t.lemma_.lower(), self.lexicon.correct(t.lemma_.lower())))
+            if not forms & self._vocabulary_words and not forms & named:
+                out.setdefault(t.lower_, forms)
+        return list(out.items())
 
     def _initialisms(self, doc: Any) -> frozenset[str]:
         """What a phrase of the question would be abbreviated to ("relapsing-remitting MS" -> "rrms"); an

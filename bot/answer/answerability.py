@@ -26,13 +26,13 @@ FEATURES = (
     "coverage_passage",  # ... in the sentence's paragraph
     "type_wanted",  # the question asks for a kind of entity (a person, a number, a date...)
     "type_found",  # ... and the sentence has one
-    "unknown",  # share of the question's weight in words no document uses
+    "unknown",  # share of the question's weight in words the sentence's document does not use
     "defines",  # a definition question, and the sentence spells out the term asked about
     "steps",  # a how-does-it-work question, and the sentence tells a step in a sequence
     "risk",  # a risk question, and the sentence is evidence of one of the document's caveats
     "benefit",  # a benefit or cure question, and the sentence states a benefit
     "unstated",  # the question states a number, name or premise word that no document states (or answers)
-    "unknown_noun",  # the question asks about a thing (a noun) neither the documents nor the vocabulary know
+    "unknown_noun",  # the question asks about a thing (a noun) neither its document nor the vocabulary know
     "quoted",  # share of the numbers the question quotes that the sentence states
 )
 
@@ -74,8 +74,8 @@ DECISION_FEATURES = (
     "best",  # the ranker's log-odds for the best sentence
     "best_coverage",  # the best sentence's share of the question's words
     "best_cos",  # the best sentence's cosine with the question
-    "unknown",  # share of the question's weight in words no document uses
-    "unknown_noun",  # a noun neither the documents nor the vocabulary know
+    "unknown",  # share of the question's weight in words the document does not use
+    "unknown_noun",  # a noun neither the document nor the vocabulary know
     "unstated",  # a number, name or premise word no document states
     "type_missing",  # the question asks for a kind of entity the best sentence lacks
     "yes_no",  # a yes/no question
@@ -204,9 +204,11 @@ class Answerability:
         another document's sentences score."""
         docs = dict.fromkeys(h.passage.doc_id for h in hits)  # only the documents taking part
         concepts_of = {d: self._concepts(query, self.library.doc_idf[d]) for d in docs}
-        every = self._concepts(query, self.library.idf)
-        own = [(a, w) for a, w in every[: len(query.terms)]]
+        own = [(a, w) for a, w in self._concepts(query, self.library.idf)[: len(query.terms)]]
         unknown = sum(w for a, w in own if not a & self.library.idf.keys()) / (sum(w for _, w in own) or 1.0)
+        # Whether the question asks about a thing a document never names, judged by each document on its own: a
+        # noun only another document uses ("phase") is as unknown to this one as it is when this one stands alone.
+        unknown_noun_of = {d: float(any(not f & self.library.doc_words[d] for f in query.noun_forms)) for d in docs}
         wanted = bool(query.answer_labels or query.instances)
         defining = "definition" in query.intents
         asked = query.asked
@@ -262,7 +264,7 @@ class Answerability:
                     float("risk" in query.intents and fact.key in self.library.risk_keys),
                     float(bool(query.intents & {"benefit", "cure"}) and fact.benefit),
                     unstated,
-                    float(bool(query.unknown_nouns)),
+                    unknown_noun_of[p.doc_id],
                     len(query.numbers & fact.numbers) / len(query.numbers) if query.numbers else 0.0,
                 )
                 out.append((fact, x))
