@@ -22,6 +22,7 @@ QA_SETS = (
     "external2",
     "external3",
     "external4",
+    "external5",
     "blind",
     "blind2",
     "second_doc",
@@ -30,7 +31,17 @@ QA_SETS = (
     "second_doc_blind3",
     "second_doc_blind4",
 )
-FIRST_ARTICLE = ("own", "independent", "external", "external2", "external3", "external4", "blind", "blind2")
+FIRST_ARTICLE = (
+    "own",
+    "independent",
+    "external",
+    "external2",
+    "external3",
+    "external4",
+    "external5",
+    "blind",
+    "blind2",
+)
 SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2", "second_doc_blind3", "second_doc_blind4")
 
 
@@ -58,7 +69,7 @@ def test_qa_sets_parse_cover_every_category_and_cite_real_text(tmp_path: Path) -
         s: [*load_items(DATA / "qa" / f"{s}.dev.jsonl"), *load_items(DATA / "qa" / f"{s}.test.jsonl")] for s in QA_SETS
     }
     # real questions from public pages, each with its address
-    for name in ("external", "external2", "external3", "external4"):
+    for name in ("external", "external2", "external3", "external4", "external5"):
         assert all(i.source and i.source.startswith("http") for i in items[name])
     assert len(items["external"]) + len(items["external2"]) >= 110
     assert len(items["second_doc"]) >= 20
