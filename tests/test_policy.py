@@ -97,6 +97,30 @@ def test_each_kind_gets_its_one_thing(bot: ChatBot, message: str, kind: str, mus
     assert must in reply.answer and "911" in reply.answer
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        # verbatim from a public blog (tests/data/qa/external5, ext5-007): the wish said with a general "you"
+        "How do you put a smile on your face when all you want to do is die?",
+        "all i want to do is die",
+        "I wish I could just die",
+        "honestly i'd rather die than go through another relapse",
+        "I hope I don't wake up tomorrow",
+    ],
+)
+def test_a_wish_to_die_however_it_is_said_is_escalated(bot: ChatBot, message: str) -> None:
+    reply = bot.ask(message)
+    assert (reply.category, reply.emergency) == (Category.EMERGENCY, "suicide"), reply.answer
+    assert "988" in reply.answer
+
+
+@pytest.mark.parametrize(
+    "message", ["What should you do if someone says they want to die?", "Could anyone die from the treatment?"]
+)
+def test_talk_of_dying_in_general_is_not_an_emergency(bot: ChatBot, message: str) -> None:
+    assert bot.ask(message).category is not Category.EMERGENCY
+
+
 def test_spanish_emergency_gets_the_spanish_reply(bot: ChatBot) -> None:
     reply = bot.ask("mi hija no puede respirar bien")
     assert reply.category is Category.EMERGENCY and reply.language == "es"

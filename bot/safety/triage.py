@@ -374,9 +374,10 @@ class Safety:
             if "HISTORICAL" in f.context or SUICIDE_DENIAL.search(f.sentence):
                 return False
             if f.context & {"HYPOTHETICAL", "GENERAL"}:
-                return bool(
-                    FIRST_PERSON.search(f.sentence) and not re.search(r"\bif (someone|a|anyone)\b", f.sentence, _I)
-                )
+                # "How do you smile when all you want to do is die?": a "you" inside the words themselves is the
+                # speaker's own wish said in general, as people say it; "if someone ..." is about another person.
+                speaker = FIRST_PERSON.search(f.sentence) or re.search(r"\byou\b", f.text, _I)
+                return bool(speaker and not re.search(r"\bif (someone|a|anyone)\b", f.sentence, _I))
             return True
         return f.current and not NEGATED_INSIDE.search(f.text)
 
