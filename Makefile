@@ -61,7 +61,7 @@ test: install browser axe lint
 	$(BIN)/python -m pytest
 
 eval: install
-	for set in own independent external external2 external3 external4; do \
+	for set in own independent external external2 external3 external4 external5 blind blind2; do \
 		$(BIN)/python -m bot eval tests/data/qa/$$set.test.jsonl --out eval-report/$$set || exit $$?; done
 	$(BIN)/python -m bot safety-eval tests/data/safety/external.test.jsonl
 

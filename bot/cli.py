@@ -179,7 +179,17 @@ def bench(
 # when it was tried (91 against 88 of 142 passed); `--add-documents` keeps that choice open.
 DEV_SETS = tuple(
     Path("tests/data/qa") / f"{name}.dev.jsonl"
-    for name in ("own", "independent", "external", "external2", "external3", "external4", "blind", "blind2")
+    for name in (
+        "own",
+        "independent",
+        "external",
+        "external2",
+        "external3",
+        "external4",
+        "external5",
+        "blind",
+        "blind2",
+    )
 )
 
 

@@ -27,7 +27,17 @@ pytestmark = pytest.mark.slow
 QA = ROOT / "tests" / "data" / "qa"
 FIRST_ARTICLE_SETS = [
     QA / f"{name}.dev.jsonl"
-    for name in ("own", "independent", "external", "external2", "external3", "external4", "blind", "blind2")
+    for name in (
+        "own",
+        "independent",
+        "external",
+        "external2",
+        "external3",
+        "external4",
+        "external5",
+        "blind",
+        "blind2",
+    )
 ]
 QUESTIONS = ["How many people took part?", "What were the side effects?", "Who led the study?", "What is HSCT?"]
 
