@@ -349,7 +349,14 @@ def test_how_it_works_gives_the_steps_in_order(bot: ChatBot) -> None:
     check_invariants(reply)
 
 
-@pytest.mark.parametrize("question", ["How does it work?", "How does HSCT for MS work?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How does it work?",
+        "How does HSCT for MS work?",
+        "What does the trial involve?",  # verbatim from a trial's FAQ page (tests/data/qa/external5, ext5-052)
+    ],
+)
 def test_how_does_it_work_is_told_by_the_steps_alone(bot: ChatBot, question: str) -> None:
     """ "work" here asks how, not how well: the steps answer, in order, and no result sentence (with the risk
     line a result needs) is put in front of them."""
