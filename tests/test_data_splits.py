@@ -54,7 +54,7 @@ def test_frozen_test_halves_are_unchanged() -> None:
         assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, f"{name} changed after freezing"
 
 
-@pytest.mark.parametrize("name", [*(f"qa/{s}" for s in QA_SETS), "safety/external"])
+@pytest.mark.parametrize("name", [*(f"qa/{s}" for s in QA_SETS), "safety/external", "safety/external2"])
 def test_halves_are_disjoint_and_balanced(name: str) -> None:
     dev, test = (
         [json.loads(x) for x in (DATA / f"{name}.{h}.jsonl").read_text().splitlines()] for h in ("dev", "test")
@@ -91,6 +91,21 @@ def test_safety_set_is_sourced_and_large_enough() -> None:
     assert len(rows) >= 150
     assert {r["label"] for r in rows} == {"emergency", "advice", "harmless"}
     assert all(r["source"].startswith("http") and r["derivation"] in ("verbatim", "adapted") for r in rows)
+
+
+def test_the_verbatim_safety_set_is_sourced_and_copied_from_its_source() -> None:
+    """external2: messages people wrote, copied word for word from the excerpt kept beside each."""
+    rows = [
+        json.loads(x) for h in ("dev", "test") for x in (DATA / f"safety/external2.{h}.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) >= 80 and {r["label"] for r in rows} == {"emergency", "harmless"}
+
+    def squash(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    for r in rows:
+        assert r["source"].startswith("http") and r["derivation"] == "verbatim", r["id"]
+        assert squash(r["message"]) in squash(r["source_text"]), r["id"]
 
 
 def test_the_second_labelling_covers_every_real_dev_question_once() -> None:
