@@ -300,6 +300,18 @@ def test_whether_a_person_is_ready_fit_or_approved_for_something_is_their_clinic
     assert bot.ask("How long until people in the study were ready to go home?").category is not Category.MEDICAL_ADVICE
 
 
+def test_a_relatives_story_then_a_question_about_the_people_in_this_study_is_not_advice(bot: ChatBot) -> None:
+    """Written blind (second_doc_blind4, dev): "this study" names the study as "the study" does."""
+    message = (
+        "My sister keeps having flare-ups even though she's on her MS meds. "
+        "Were the people in this study in that kind of situation?"
+    )
+    assert bot.ask(message).category is not Category.MEDICAL_ADVICE
+    assert bot.ask("My sister has MS. Should she have the treatment in this study?").category is (
+        Category.MEDICAL_ADVICE
+    )
+
+
 def test_a_personal_story_then_a_question_about_the_study_is_answered(bot: ChatBot) -> None:
     """The story is context; the question asks what the study found, not what one person should do."""
     reply = bot.ask("My husband has RRMS and a friend told me about a stem cell transplant study. What did they find?")

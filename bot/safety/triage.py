@@ -215,7 +215,8 @@ LOGISTICS_ASK = re.compile(
 # Personal words in a question that is really about the documents, hypothetical, or general: not advice.
 ADVICE_VETO = re.compile(
     r"\b((does|did)\s+the\s+(article|study|report|trial)|the\s+(article|report)\s+(say|says|mention)|"
-    r"in\s+the\s+(\S+\s+)?(study|trial|article)|hypothetical\w*|just\s+in\s+case|^say\s+my|what\s+if|look\s+out\s+for|"
+    r"in\s+(the|this|that)\s+(\S+\s+)?(study|trial|article)|hypothetical\w*|just\s+in\s+case|^say\s+my|what\s+if|"
+    r"look\s+out\s+for|"
     r"watch\s+(out\s+)?for|supposed\s+to\s+(ring|call|contact)|is\s+(that|this|it)\s+normal|"
     r"(in|since|back\s+in)\s+(19|20)\d\d|years\s+(ago|back)|when\s+i\s+was\s+\d+|how\s+(often|common|likely)|"
     r"does\s+that\s+happen)\b",
