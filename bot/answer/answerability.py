@@ -26,7 +26,7 @@ FEATURES = (
     "coverage_passage",  # ... in the sentence's paragraph
     "type_wanted",  # the question asks for a kind of entity (a person, a number, a date...)
     "type_found",  # ... and the sentence has one
-    "unknown",  # share of the question's weight in words the sentence's document does not use
+    "unknown",  # share of the question's weight in words no document uses
     "defines",  # a definition question, and the sentence spells out the term asked about
     "steps",  # a how-does-it-work question, and the sentence tells a step in a sequence
     "risk",  # a risk question, and the sentence is evidence of one of the document's caveats
@@ -74,7 +74,7 @@ DECISION_FEATURES = (
     "best",  # the ranker's log-odds for the best sentence
     "best_coverage",  # the best sentence's share of the question's words
     "best_cos",  # the best sentence's cosine with the question
-    "unknown",  # share of the question's weight in words the document does not use
+    "unknown",  # share of the question's weight in words no document uses
     "unknown_noun",  # a noun neither the document nor the vocabulary know
     "unstated",  # a number, name or premise word no document states
     "type_missing",  # the question asks for a kind of entity the best sentence lacks
