@@ -9,40 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import FIRST_ARTICLE_SETS
 from bot.corpus.documents import all_passages, load_knowledge
 from bot.evaluation.qa_format import load_items
 from bot.evaluation.scoring import check_references
 from bot.reply import Category
 from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
 
-QA_SETS = (
-    "own",
-    "independent",
-    "external",
-    "external2",
-    "external3",
-    "external4",
-    "external5",
-    "blind",
-    "blind2",
-    "second_doc",
-    "second_doc_blind",
-    "second_doc_blind2",
-    "second_doc_blind3",
-    "second_doc_blind4",
-)
-FIRST_ARTICLE = (
-    "own",
-    "independent",
-    "external",
-    "external2",
-    "external3",
-    "external4",
-    "external5",
-    "blind",
-    "blind2",
-)
 SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2", "second_doc_blind3", "second_doc_blind4")
+FIRST_ARTICLE = FIRST_ARTICLE_SETS
+QA_SETS = (*FIRST_ARTICLE, *SECOND_DOCUMENT_SETS)
 
 
 def test_frozen_test_halves_are_unchanged() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.answer.answerability import FEATURES
 from bot.chat import ChatBot
+from bot.cli import FIRST_ARTICLE_SETS as FIRST_ARTICLE
 from bot.corpus.documents import load_knowledge
 from bot.corpus.library import Library
 from bot.corpus.vocabulary import load_vocabulary
@@ -25,20 +26,7 @@ from tests.conftest import KNOWLEDGE, ROOT, SECOND_DOCUMENT
 pytestmark = pytest.mark.slow
 
 QA = ROOT / "tests" / "data" / "qa"
-FIRST_ARTICLE_SETS = [
-    QA / f"{name}.dev.jsonl"
-    for name in (
-        "own",
-        "independent",
-        "external",
-        "external2",
-        "external3",
-        "external4",
-        "external5",
-        "blind",
-        "blind2",
-    )
-]
+FIRST_ARTICLE_SETS = [QA / f"{name}.dev.jsonl" for name in FIRST_ARTICLE]
 QUESTIONS = ["How many people took part?", "What were the side effects?", "Who led the study?", "What is HSCT?"]
 
 
