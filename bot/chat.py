@@ -252,7 +252,7 @@ class ChatBot:
     def answer(self, query: Query, *, advice: bool = False) -> Reply:
         """The answer from the documents (for a personal-advice request: the decline, then general facts)."""
         composed = self.composer.compose(
-            query, self.scored(query), lead=replies.ADVICE_TEXT if advice else "", advice=advice
+            query, self.scored(query), lead=replies.advice_text(len(self.documents)) if advice else "", advice=advice
         )
         if advice:
             category = Category.MEDICAL_ADVICE

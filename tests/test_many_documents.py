@@ -249,3 +249,9 @@ def test_how_many_that_names_nothing_counts_people_not_years(two_doc_bot: ChatBo
     assert "patient" in lead.counted or "subject" in lead.counted, reply.answer
     # A number written with a hyphen is one answering span in bold, not two halves either side of the hyphen.
     assert "**-**" not in reply.answer and re.search(r"\*\*[A-Z][a-z]+-[a-z]+\*\*", reply.answer), reply.answer
+
+
+def test_the_advice_decline_speaks_of_the_documents_when_there_are_several(two_doc_bot: ChatBot) -> None:
+    reply = two_doc_bot.ask("My sister has MS. Should she have the treatment in this study?")
+    assert reply.category is Category.MEDICAL_ADVICE
+    assert "the documents themselves report" in reply.answer and "the article itself" not in reply.answer

@@ -91,11 +91,19 @@ ENGLISH_ONLY = {
 }
 ENGLISH_ONLY_EN = "Sorry, I can answer questions in English only. In an emergency, call 911."
 
-ADVICE_TEXT = (
-    "I can't advise on your own care or a relative's: whether a treatment, a medicine or a change is right for a "
-    "particular person is something to decide with their neurologist or care team, who know their history. Here "
-    "is what the article itself reports, as general information."
-)
+
+def advice_text(documents: int = 1) -> str:
+    """The kind decline of personal advice that leads the general facts; it speaks of one article or several
+    documents, as the rest of the reply does."""
+    source = "the article itself reports" if documents == 1 else "the documents themselves report"
+    return (
+        "I can't advise on your own care or a relative's: whether a treatment, a medicine or a change is right for a "
+        "particular person is something to decide with their neurologist or care team, who know their history. "
+        f"Here is what {source}, as general information."
+    )
+
+
+ADVICE_TEXT = advice_text()
 SAFETY_NET = (
     "If you or the person you care for feel unwell after treatment, contact your care team promptly; "
     "call 911 if it is severe."
