@@ -211,24 +211,20 @@ class QueryAnalyzer:
         self.embeddings = embeddings
         self.library = library
         self.lexicon = library.lexicon
+        # Each document's name in words, as its front matter gives it ("the XYZ news release").
+        named = {
+            d: {w for w in re.findall(r"[a-z0-9]+", (doc.meta.name or "").lower()) if w not in nlp.Defaults.stop_words}
+            for d, doc in library.documents.items()
+        }
         # Words known whatever the documents say: the vocabulary's, the question cues', the aliases' names and the
         # documents' own names ("the release", "the article" say which document, not what is asked about).
-        self._document_names = frozenset(
-            w
-            for doc in library.documents.values()
-            for w in re.findall(r"[a-z0-9]+", (doc.meta.name or "").lower())
-            if w not in nlp.Defaults.stop_words
-        )
+        self._document_names: frozenset[str] = frozenset().union(*named.values())
         self._vocabulary_words = (frozenset(self.lexicon.known) - self.lexicon.corpus) | (
             self.lexicon.synonym_words | self.lexicon.cue_words | self._document_names
         )
         # The words of a document's name that no other document's name has ("release" of "the XYZ news release"):
         # a question using one asks about that document. One document needs no telling apart. Only a name the
         # front matter gives counts: a title's words ("remission") say what a document is about, not which it is.
-        named = {
-            d: {w for w in re.findall(r"[a-z0-9]+", (doc.meta.name or "").lower()) if w not in nlp.Defaults.stop_words}
-            for d, doc in library.documents.items()
-        }
         self._name_words = {
             d: frozenset(words.difference(*(other for e, other in named.items() if e != d)))
             for d, words in named.items()

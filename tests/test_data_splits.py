@@ -14,6 +14,7 @@ from bot.corpus.documents import all_passages, load_knowledge
 from bot.evaluation.qa_format import load_items
 from bot.evaluation.scoring import check_references
 from bot.reply import Category
+from bot.safety.evaluate import load_rows
 from tests.conftest import DATA, KNOWLEDGE, SECOND_DOCUMENT
 
 SECOND_DOCUMENT_SETS = ("second_doc", "second_doc_blind", "second_doc_blind2", "second_doc_blind3", "second_doc_blind4")
@@ -61,9 +62,7 @@ def test_qa_sets_parse_cover_every_category_and_cite_real_text(tmp_path: Path) -
 
 
 def test_safety_set_is_sourced_and_large_enough() -> None:
-    rows = [
-        json.loads(x) for h in ("dev", "test") for x in (DATA / f"safety/external.{h}.jsonl").read_text().splitlines()
-    ]
+    rows = load_rows(DATA / f"safety/external.{h}.jsonl" for h in ("dev", "test"))
     assert len(rows) >= 150
     assert {r["label"] for r in rows} == {"emergency", "advice", "harmless"}
     assert all(r["source"].startswith("http") and r["derivation"] in ("verbatim", "adapted") for r in rows)
@@ -71,9 +70,7 @@ def test_safety_set_is_sourced_and_large_enough() -> None:
 
 def test_the_verbatim_safety_set_is_sourced_and_copied_from_its_source() -> None:
     """external2: messages people wrote, copied word for word from the excerpt kept beside each."""
-    rows = [
-        json.loads(x) for h in ("dev", "test") for x in (DATA / f"safety/external2.{h}.jsonl").read_text().splitlines()
-    ]
+    rows = load_rows(DATA / f"safety/external2.{h}.jsonl" for h in ("dev", "test"))
     assert len(rows) >= 80 and {r["label"] for r in rows} == {"emergency", "harmless"}
 
     def squash(text: str) -> str:
