@@ -397,7 +397,10 @@ class Safety:
                 and TREATMENT.search(text)
                 and any(f.kind == "fever" for f in current)
             ):
-                kind = "post_treatment"
+                # A strong sign with a fever after treatment ("feverish and breathless after my transplant"):
+                # the transplant team's number is the one extra thing that reply must give.
+                fever = next(f.text for f in current if f.kind == "fever")
+                return "post_treatment", f"post_treatment: “{fever}” with “{strong[0].text}”", False
             return kind, f"{kind}: “{next(f.text for f in strong if f.kind == kind)}”", False
         weak = [f for f in current if f.strength == "weak"]
         if weak and TREATMENT.search(text) and (PERSON.search(text) or _READING.search(text)):
