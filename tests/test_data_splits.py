@@ -31,7 +31,9 @@ def test_frozen_test_halves_are_unchanged() -> None:
         assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest, f"{name} changed after freezing"
 
 
-@pytest.mark.parametrize("name", [*(f"qa/{s}" for s in QA_SETS), "safety/external", "safety/external2"])
+@pytest.mark.parametrize(
+    "name", [*(f"qa/{s}" for s in QA_SETS), "safety/external", "safety/external2", "safety/external3"]
+)
 def test_halves_are_disjoint_and_balanced(name: str) -> None:
     dev, test = (
         [json.loads(x) for x in (DATA / f"{name}.{h}.jsonl").read_text().splitlines()] for h in ("dev", "test")
@@ -68,10 +70,14 @@ def test_safety_set_is_sourced_and_large_enough() -> None:
     assert all(r["source"].startswith("http") and r["derivation"] in ("verbatim", "adapted") for r in rows)
 
 
-def test_the_verbatim_safety_set_is_sourced_and_copied_from_its_source() -> None:
-    """external2: messages people wrote, copied word for word from the excerpt kept beside each."""
-    rows = load_rows(DATA / f"safety/external2.{h}.jsonl" for h in ("dev", "test"))
-    assert len(rows) >= 80 and {r["label"] for r in rows} == {"emergency", "harmless"}
+@pytest.mark.parametrize(("name", "size"), [("external2", 80), ("external3", 300)])
+def test_the_verbatim_safety_sets_are_sourced_and_copied_from_their_source(name: str, size: int) -> None:
+    """external2 and 3: messages people wrote, copied word for word from the excerpt kept beside each, every
+    address listed in the set's sources file."""
+    rows = load_rows(DATA / f"safety/{name}.{h}.jsonl" for h in ("dev", "test"))
+    assert len(rows) >= size and {r["label"] for r in rows} == {"emergency", "harmless"}
+    listed = (DATA / f"safety/{name}_SOURCES.md").read_text(encoding="utf-8")
+    assert all(r["source"] in listed for r in rows)
 
     def squash(text: str) -> str:
         return " ".join(text.lower().split())
