@@ -23,6 +23,7 @@ from bot.corpus.vocabulary import load_vocabulary
 from bot.query import Query, QueryAnalyzer
 from bot.reply import Category, Reply
 from bot.safety import Safety, add_safety_pipes, clean_text, detect_language, replies
+from bot.safety.learned import load_model
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class ChatBot:
             settings.data_dir,
             subject=self.library.subject(),
             suggestions=self.library.suggestions(),
+            learned=load_model(settings.embedding_model),
         )
         self.startup = startup or Startup(len(self.passages), ())
         self.analyzer = QueryAnalyzer(nlp, embeddings, self.library)

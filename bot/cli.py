@@ -233,6 +233,50 @@ def fit(
     typer.echo(json.dumps({k: result[k] for k in ("thresholds", "fitted")}, indent=2))
 
 
+_REPO = Path(__file__).resolve().parents[1]
+#: Every dev split, as paths from the repository's root (like DEV_SETS): what `fit-safety` reads by default.
+SAFETY_DEV_SETS = tuple(p.relative_to(_REPO) for p in sorted((_REPO / "tests/data/safety").glob("*.dev.jsonl")))
+QA_DEV_SETS = tuple(p.relative_to(_REPO) for p in sorted((_REPO / "tests/data/qa").glob("*.dev.jsonl")))
+
+
+@app.command("fit-safety")
+def fit_safety(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Dev files: safety rows (label) or QA items (default: every *.dev.jsonl of both)."),
+    ] = None,
+) -> None:
+    """Fit the learned emergency score on the bank and dev messages; write bot/safety/data/emergency_model.json."""
+    from bot.chat import ChatBot
+    from bot.evaluation.qa_format import QAFileError
+    from bot.safety.fit import bank_examples, dev_examples, fit, write
+
+    chosen = list(files or (SAFETY_DEV_SETS + QA_DEV_SETS))
+    frozen = [f for f in chosen if ".test." in f.name]
+    if frozen:
+        err.print(f"[red]error:[/red] {frozen[0]} is a frozen test split; fit on dev splits only")
+        raise typer.Exit(2)
+    missing = [f for f in chosen if not f.is_file()]
+    if missing:
+        err.print(f"[red]error:[/red] no such file: {missing[0]}")
+        raise typer.Exit(2)
+    qa = [f for f in chosen if f.parent.name == "qa"]
+    try:
+        examples = bank_examples() + dev_examples([f for f in chosen if f not in qa], qa)
+    except (QAFileError, KeyError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fit-safety-") as tmp:
+        settings = Settings(log_conversations=False).model_copy(update={"data_dir": Path(tmp)})
+        with reported():
+            bot = ChatBot.from_settings(settings)
+        result = fit(bot, examples, chosen, settings.embedding_model)
+    write(result)
+    typer.echo(json.dumps(result["fitted"], indent=2))
+
+
 app.command("eval")(eval_command)
 app.command("safety-eval")(safety_eval_command)
 app.add_typer(triage_app, name="triage", help="Staff triage queue: list, show, assign, resolve, export, purge.")

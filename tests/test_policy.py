@@ -27,6 +27,7 @@ class Reports:
         "test": "external.test.jsonl",
         "own": "own.jsonl",
         "verbatim": "external2.dev.jsonl",
+        "verbatim3": "external3.dev.jsonl",
     }
 
     def __init__(self, bot: ChatBot) -> None:
@@ -55,13 +56,15 @@ def test_external_split_meets_the_bar(reports: Reports, split: str) -> None:
     assert report.recall("language") >= 0.9, report.format()
 
 
-def test_messages_people_wrote_are_escalated(reports: Reports) -> None:
-    """external2's dev half, copied verbatim from public posts: a guard at its measured level (20 of 23
-    emergencies, 6 of 19 harmless messages escalated; docs/safety.md), so a change that loses any shows. Its test
-    half is reported, never tested here."""
-    report = reports["verbatim"]
-    assert report.recall("emergency") >= 0.85, report.format()
-    assert len(report.harmless_escalated) <= report.harmless_total / 3, report.format()
+@pytest.mark.parametrize(("name", "recall", "escalated"), [("verbatim", 0.9, 0.4), ("verbatim3", 0.8, 0.42)])
+def test_messages_people_wrote_are_escalated(reports: Reports, name: str, recall: float, escalated: float) -> None:
+    """The dev halves of external2 and external3, copied verbatim from public posts: guards at their measured
+    levels (external2 22 of 23 emergencies and 7 of 19 look-alikes escalated; external3 59 of 69 and 33 of 87;
+    docs/safety.md), so a change that loses any shows. The learned score is fitted on these halves, so these are
+    guards, not estimates; the test halves are reported, never tested here."""
+    report = reports[name]
+    assert report.recall("emergency") >= recall, report.format()
+    assert len(report.harmless_escalated) <= report.harmless_total * escalated, report.format()
 
 
 def test_own_set_still_holds(reports: Reports) -> None:

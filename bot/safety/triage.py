@@ -27,6 +27,7 @@ from spacy.tokens import Doc
 
 from bot.reply import Category
 from bot.safety import replies
+from bot.safety.learned import EmergencyModel, ModelFileError, readings
 from bot.safety.pipes import DATA, Finding, findings
 
 log = logging.getLogger(__name__)
@@ -359,9 +360,17 @@ class Safety:
         *,
         subject: str = "the documents this assistant was given",
         suggestions: Sequence[str] = replies.DEFAULT_SUGGESTIONS,
+        learned: EmergencyModel | None = None,
     ) -> None:
         self.nlp = nlp
         self.bank = load_bank(embeddings, cache_dir)
+        if learned is not None and len(learned.embedding_weights) != self.bank.vectors.shape[1]:
+            raise ModelFileError(
+                f"the emergency model has {len(learned.embedding_weights)} embedding weights, the embedding model "
+                f"makes {self.bank.vectors.shape[1]} dimensions; run `python -m bot fit-safety`"
+            )
+        self.learned = learned
+        self._bank_emergency = np.array([label.startswith("emergency") for label in self.bank.labels], dtype=bool)
         self.topic = frozenset(t.lower() for t in topic_terms) | medical_topic_words()
         self.subject = subject
         self.suggestions = tuple(suggestions)
@@ -428,14 +437,28 @@ class Safety:
             return None, ""
         return best[1], f"close to “{best[2]}” ({best[0]:.2f})"
 
-    def emergency(self, text: str, doc: Doc, vectors: np.ndarray) -> tuple[str | None, str]:
-        """(kind, reason) if the message may be an emergency, else (None, '')."""
+    def emergency(self, text: str, doc: Doc, vectors: np.ndarray, *, learned: bool = True) -> tuple[str | None, str]:
+        """(kind, reason) if the message may be an emergency, else (None, ''). `learned=False`: the rules and the
+        bank alone (what the learned score is fitted beside)."""
         kind, reason, cancelled = self._rules(text, doc)
         if kind:
             return kind, reason
         if not PERSON.search(text):
             return None, ""
-        return self._neighbours(vectors, cancelled)
+        kind, reason = self._neighbours(vectors, cancelled)
+        # A story told after care was received ("as directed we went to the emergency department") is read by the
+        # rules; the score, like ConText's readings (EmergencyModel.escalates), does not overrule it.
+        if kind or not learned or self.learned is None or not len(vectors) or STORY_RESOLVED.search(text):
+            return kind, reason
+        vector = np.asarray(vectors[0], dtype=np.float32)
+        score = self.learned.probability(vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency))
+        if score < self.learned.threshold:
+            return None, ""
+        # The reply of the kind the nearest emergency example has: its one extra thing (988, the transplant team).
+        sims = self.bank.vectors @ vector
+        nearest = int(np.argmax(np.where(self._bank_emergency, sims, -1.0))) if self._bank_emergency.any() else -1
+        kind = self.bank.labels[nearest].split(":", 1)[1] if nearest >= 0 else "other"
+        return kind, f"learned score {score:.2f} ≥ {self.learned.threshold:.2f}; nearest {kind} example"
 
     def _foreign_emergency(self, text: str, language: str) -> tuple[str | None, str]:
         rules, general = i18n_rules().get(language, ([], None))
