@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +31,7 @@ from bot.reply import Category
 from bot.safety import replies
 from bot.safety.learned import EmergencyModel, ModelFileError, readings
 from bot.safety.pipes import DATA, Finding, findings
+from bot.safety.text import clean_text
 
 log = logging.getLogger(__name__)
 _I = re.IGNORECASE
@@ -286,6 +289,10 @@ class Bank:
         return out
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
+
+
 @lru_cache(maxsize=1)
 def bank_texts() -> tuple[tuple[str, str], ...]:
     raw: dict[str, Any] = yaml.safe_load((DATA / "bank.yaml").read_text(encoding="utf-8"))
@@ -350,6 +357,8 @@ class Safety:
     EMERGENCY_SIM = 0.62
     ADVICE_SIM = 0.68
     OUT_OF_SCOPE_MARGIN = 0.02
+    #: Escalated messages remembered (as digests) for their follow-ups.
+    REMEMBERED = 4096
 
     def __init__(
         self,
@@ -370,6 +379,8 @@ class Safety:
                 f"makes {self.bank.vectors.shape[1]} dimensions; run `python -m bot fit-safety`"
             )
         self.learned = learned
+        self._escalated: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
         self._bank_emergency = np.array([label.startswith("emergency") for label in self.bank.labels], dtype=bool)
         self.topic = frozenset(t.lower() for t in topic_terms) | medical_topic_words()
         self.subject = subject
@@ -488,6 +499,7 @@ class Safety:
                 english_kind, english_reason, _ = self._rules(text, doc)
                 kind, reason = (english_kind, english_reason) if english_kind else (None, reason)
             if kind is not None:
+                self._remember(text, kind)
                 return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, language))
             return SafetyVerdict(
                 Category.LANGUAGE, reason or f"written in {language}", None, replies.english_only_text(language)
@@ -496,6 +508,7 @@ class Safety:
         if kind is None:
             kind, reason = self._follow_up(text, history)
         if kind is not None:
+            self._remember(text, kind)
             return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, "en"))
         if INJECTION.search(text):
             return SafetyVerdict(
@@ -524,12 +537,25 @@ class Safety:
         )
 
     def _follow_up(self, text: str, history: Sequence[dict[str, str]]) -> tuple[str | None, str]:
-        """An emergency told in the previous user turn still stands unless this message says it has passed."""
+        """An emergency told in the previous user turn still stands unless this message says it has passed: one
+        this process escalated (by any evidence, the learned score included), or one the rules find in it."""
         previous = [t.get("content", "") for t in history if t.get("role") == "user"][-1:]
         if not previous or RESOLVED.search(text):
             return None, ""
+        with self._lock:
+            remembered = self._escalated.get(_digest(clean_text(previous[0])))
+        if remembered:
+            return remembered, f"follow-up to an emergency ({remembered}, escalated in the previous turn)"
         kind, reason, _ = self._rules(previous[0], self.nlp(previous[0]))
         return (kind, f"follow-up to an emergency ({reason})") if kind else (None, "")
+
+    def _remember(self, text: str, kind: str) -> None:
+        """Keep (a digest of) an escalated message, so its follow-up is escalated too; the oldest go first."""
+        with self._lock:
+            self._escalated[_digest(text)] = kind
+            self._escalated.move_to_end(_digest(text))
+            while len(self._escalated) > self.REMEMBERED:
+                self._escalated.popitem(last=False)
 
     def _advice(self, text: str, doc: Doc, vectors: np.ndarray) -> str:
         personal = bool(re.search(r"\b(i|me|my|we|us|our)\b", text, _I))
