@@ -118,6 +118,15 @@ INJECTION = re.compile(
     _I | re.MULTILINE,
 )
 
+
+def score_may_speak(text: str) -> bool:
+    """Whether the learned score may escalate a message the rules and the bank did not. A story told after care was
+    received ("as directed we went to the emergency department") is the rules' reading, as ConText's readings are
+    (EmergencyModel.escalates); a request to change the rules or play a part gets the manipulation reply (a
+    crisis said inside one is still the concepts' to find)."""
+    return not (STORY_RESOLVED.search(text) or INJECTION.search(text))
+
+
 _RELATIVE = (
     r"(my|our)\s+(\w+\s+)?(wife|husband|partner|son|daughter|child|kid|mum|mom|mam|dad|mother|father|brother|"
     r"sister|friend|grand\w+|aunt|uncle|fianc\w*|boyfriend|girlfriend|cousin|niece|nephew)"
@@ -457,9 +466,7 @@ class Safety:
         if not PERSON.search(text):
             return None, ""
         kind, reason = self._neighbours(vectors, cancelled)
-        # A story told after care was received ("as directed we went to the emergency department") is read by the
-        # rules; the score, like ConText's readings (EmergencyModel.escalates), does not overrule it.
-        if kind or not learned or self.learned is None or not len(vectors) or STORY_RESOLVED.search(text):
+        if kind or not learned or self.learned is None or not len(vectors) or not score_may_speak(text):
             return kind, reason
         vector = np.asarray(vectors[0], dtype=np.float32)
         score = self.learned.probability(vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency))
