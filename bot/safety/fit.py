@@ -5,12 +5,12 @@ sets' (emergency against everything else) and the QA sets' (their emergency item
 which is what most messages are). The held-out test splits are never read.
 
 1. The regularisation is chosen by stratified five-fold cross-validation on all examples (log loss).
-2. The threshold is chosen (leaving out scores that ConText's readings or `score_may_speak` overrule, as at run
-   time) on the same folds' out-of-fold scores for the dev messages (the bank is the team's own
-   writing and does not vote). Among the thresholds that turn no more of the QA sets' ordinary questions into
-   an emergency reply than the rules and the bank do alone (those questions are most of what people send), the
-   one whose whole-layer decision (the rules, the bank, or the score) has the best F2 of emergencies: recall
-   weighted four times precision, because a missed emergency costs more than an escalated look-alike.
+2. The threshold is chosen on the same folds' out-of-fold scores for the dev messages (the bank is the team's own
+   writing and does not vote; scores `score_may_speak` silences are left out, as at run time). Among the
+   thresholds that turn no more of the QA sets' ordinary questions into an emergency reply than the rules and the
+   bank do alone (those questions are most of what people send), the one whose whole-layer decision (the rules,
+   the bank, or the score) has the best F2 of emergencies: recall weighted four times precision, because a missed
+   emergency costs more than an escalated look-alike.
 3. The weights are refitted on all examples.
 """
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.safety.learned import FEATURES, MODEL_FILE, EmergencyModel, fit_weights, gated, readings
+from bot.safety.learned import FEATURES, MODEL_FILE, EmergencyModel, fit_weights, readings
 from bot.safety.triage import bank_texts, score_may_speak
 
 if TYPE_CHECKING:
@@ -117,9 +117,9 @@ def fit(bot: ChatBot, examples: Sequence[Example], files: Sequence[Path], embedd
     real = np.array([ex.source != "bank" for ex in examples])
     questions = np.array([ex.source.startswith("qa/") for ex in examples]) & ~y
     truth = y[real]
-    # What ConText cancelled, and what the rules keep for themselves, the score may not escalate (as at run time).
+    # What the rules keep for themselves the score may not escalate (as at run time).
     silent = np.array([not score_may_speak(ex.text) for ex in examples])
-    scores = np.where(gated(x_read) | silent, 0.0, out_of_fold[c])
+    scores = np.where(silent, 0.0, out_of_fold[c])
     allowed = int((ruled & questions).sum())
     candidates = [
         t

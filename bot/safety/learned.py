@@ -9,11 +9,12 @@ The score is a logistic regression over two kinds of evidence the pipeline has a
   ("tonight", "right now" against "two days ago", "last year"), who it speaks of, whether it asks, what the concept
   rules found and whether ConText cancelled it, and how near it is to the bank's emergency and calm examples.
 
-The score speaks only where ConText has not: when the concept rules found something and ConText read every
-finding as negated, past, hypothetical or general ("temperature's fine, no chills"), that reading stands.
+ConText's readings are evidence for the score, not a veto over it: a veto on messages whose every finding ConText
+cancelled cost emergencies on the dev splits and saved about as many false alarms (out-of-fold recall 0.832
+against 0.837), and a missed emergency costs more.
 
 Weights, the regularisation and the threshold are fitted by `python -m bot fit-safety` on messages people wrote
-(the train and dev splits under tests/data/safety) and written to data/emergency_model.json; the held-out
+(the dev splits under tests/data/safety and tests/data/qa) and written to data/emergency_model.json; the held-out
 splits are only reported (`python -m bot safety-eval`). A message the score escalates gets the reply of the
 kind its nearest bank emergency example has, or the general one.
 """
@@ -106,15 +107,6 @@ def readings(
     )
 
 
-_CURRENT, _CANCELLED = FEATURES.index("concept_current"), FEATURES.index("concept_cancelled")
-
-
-def gated(reading: np.ndarray) -> np.ndarray | bool:
-    """Concepts were found and ConText cancelled every one (rows of readings, or one reading)."""
-    reading = np.asarray(reading)
-    return (reading[..., _CANCELLED] > 0) & (reading[..., _CURRENT] == 0)
-
-
 @dataclass(frozen=True)
 class EmergencyModel:
     """The fitted weights: one per embedding dimension, then one per reading; the bias and the threshold."""
@@ -126,10 +118,9 @@ class EmergencyModel:
     embedding_model: str
 
     def escalates(self, vector: np.ndarray, reading: np.ndarray) -> tuple[bool, float]:
-        """(whether the score escalates, the score). ConText decides the status of what the concept rules found:
-        when every concept found is negated, past, hypothetical or general, the score does not overrule it."""
+        """(whether the score escalates, the score)."""
         score = self.probability(vector, reading)
-        return score >= self.threshold and not gated(reading), score
+        return score >= self.threshold, score
 
     def probability(self, vector: np.ndarray, reading: np.ndarray) -> float:
         z = float(vector @ self.embedding_weights + reading @ self.reading_weights + self.bias)

@@ -121,9 +121,8 @@ INJECTION = re.compile(
 
 def score_may_speak(text: str) -> bool:
     """Whether the learned score may escalate a message the rules and the bank did not. A story told after care was
-    received ("as directed we went to the emergency department") is the rules' reading, as ConText's readings are
-    (EmergencyModel.escalates); a request to change the rules or play a part gets the manipulation reply (a
-    crisis said inside one is still the concepts' to find)."""
+    received ("as directed we went to the emergency department") is the rules' reading to make; a request to change
+    the rules or play a part gets the manipulation reply (a crisis said inside one is still the concepts' to find)."""
     return not (STORY_RESOLVED.search(text) or INJECTION.search(text))
 
 
@@ -469,8 +468,10 @@ class Safety:
         if kind or not learned or self.learned is None or not len(vectors) or not score_may_speak(text):
             return kind, reason
         vector = np.asarray(vectors[0], dtype=np.float32)
-        score = self.learned.probability(vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency))
-        if score < self.learned.threshold:
+        escalates, score = self.learned.escalates(
+            vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency)
+        )
+        if not escalates:
             return None, ""
         # The reply of the kind the nearest emergency example has: its one extra thing (988, the transplant team).
         sims = self.bank.vectors @ vector
