@@ -34,7 +34,7 @@ def test_the_committed_emergency_model_is_the_fit_of_the_dev_splits(bot: ChatBot
     assert model.reading_weights == pytest.approx(committed["reading_weights"], abs=1e-3)  # type: ignore[attr-defined]
     assert model.embedding_weights == pytest.approx(committed["embedding_weights"], abs=1e-3)  # type: ignore[attr-defined]
     assert model.threshold == pytest.approx(committed["threshold"], abs=0.02)  # type: ignore[attr-defined]
-    assert {Path(f).name for f in committed["fitted"]["files"]} == {f.name for f in files}
+    assert set(committed["fitted"]["files"]) == {str(f.relative_to(ROOT)) for f in files}
     assert all(".test." not in f for f in committed["fitted"]["files"]), "never fitted on a frozen test split"
 
 
