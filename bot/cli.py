@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -192,6 +193,15 @@ FIRST_ARTICLE_SETS = (
 DEV_SETS = tuple(Path("tests/data/qa") / f"{name}.dev.jsonl" for name in FIRST_ARTICLE_SETS)
 
 
+def _dev_splits_only(files: Sequence[Path]) -> list[Path]:
+    """The files to fit on; a frozen test split among them is refused (exit 2): fits never see one."""
+    frozen = [f for f in files if ".test." in f.name]
+    if frozen:
+        err.print(f"[red]error:[/red] {frozen[0]} is a frozen test split; fit on dev splits only")
+        raise typer.Exit(2)
+    return list(files)
+
+
 @app.command()
 def fit(
     files: Annotated[list[Path] | None, typer.Argument(help="QA dev files (default: the dev splits).")] = None,
@@ -206,11 +216,7 @@ def fit(
     from bot.chat import ChatBot
     from bot.evaluation.qa_format import QAFileError, load_items
 
-    chosen = list(files or DEV_SETS)
-    frozen = [f for f in chosen if f.name.endswith(".test.jsonl")]
-    if frozen:
-        err.print(f"[red]error:[/red] {frozen[0]} is a frozen test split; fit on dev splits only")
-        raise typer.Exit(2)
+    chosen = _dev_splits_only(files or DEV_SETS)
     try:
         items = [item for f in chosen for item in load_items(f)]
     except QAFileError as exc:
@@ -251,11 +257,7 @@ def fit_safety(
     from bot.evaluation.qa_format import QAFileError
     from bot.safety.fit import bank_examples, dev_examples, fit, write
 
-    chosen = list(files or (SAFETY_DEV_SETS + QA_DEV_SETS))
-    frozen = [f for f in chosen if ".test." in f.name]
-    if frozen:
-        err.print(f"[red]error:[/red] {frozen[0]} is a frozen test split; fit on dev splits only")
-        raise typer.Exit(2)
+    chosen = _dev_splits_only(files or (SAFETY_DEV_SETS + QA_DEV_SETS))
     missing = [f for f in chosen if not f.is_file()]
     if missing:
         err.print(f"[red]error:[/red] no such file: {missing[0]}")
