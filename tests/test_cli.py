@@ -118,7 +118,7 @@ def test_real_entry_point_batch(env: dict[str, str]) -> None:
     """The installed entry point, in a fresh process, loads the model once for a whole batch."""
     batch = "\n".join(json.dumps({"id": i, "question": q}) for i, q in enumerate(["hello", "Who is Richard Nash?"]))
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "ask", "--jsonl"],
+        [sys.executable, "-X", "importtime", "-m", "bot", "ask", "--jsonl"],
         input=batch,
         capture_output=True,
         text=True,
@@ -130,3 +130,6 @@ def test_real_entry_point_batch(env: dict[str, str]) -> None:
     replies = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["category"] for r in replies] == ["greeting", "answered"]
     assert "principal investigator Richard Nash" in replies[1]["answer"].replace("**", "")
+    # medspaCy's unused NLTK (and the SciPy statistics and scikit-learn it pulls in) never ran: seconds of a start.
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert "quickumls" in imported and not imported & {"nltk.corpus", "scipy.stats", "sklearn"}

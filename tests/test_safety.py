@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -12,6 +14,7 @@ from spacy.language import Language
 from bot.reply import Category
 from bot.safety import Safety, add_safety_pipes, clean_text, detect_language, replies
 from bot.safety.pipes import findings
+from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize(
@@ -140,3 +143,27 @@ def test_topic_comes_from_the_caller(nlp: Language) -> None:
     vectors /= np.linalg.norm(vectors)
     with_topic = Safety(nlp, fake, {"zorbulin"}, None)
     assert with_topic.check(text, nlp(text), vectors, "en", []).category is None
+
+
+def test_nltk_runs_only_when_used() -> None:
+    """Building the safety pipes leaves NLTK's code (which medspaCy's QuickUMLS imports and this helper never
+    uses) unrun, yet NLTK works as usual the moment something reads from it."""
+    script = """
+import sys, spacy
+from bot.safety import add_safety_pipes
+from bot.safety.pipes import findings
+from tests.conftest import ROOT
+nlp = spacy.blank("en")
+add_safety_pipes(nlp)
+print(sorted(f.kind for f in findings(nlp("I can't breathe and my chest hurts"))))
+print("scipy.stats" in sys.modules, "sklearn" in sys.modules)
+import nltk
+print("scipy.stats" in sys.modules)
+print(nltk.word_tokenize.__name__, nltk.__version__ > "3", "scipy.stats" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    kinds, before, after_import, used = proc.stdout.splitlines()
+    assert kinds == "['breathing', 'cardiac']"
+    assert before == "False False" and after_import == "False"
+    assert used == "word_tokenize True True"
