@@ -32,7 +32,7 @@ app = typer.Typer(
 
 @app.command()
 def ingest() -> None:
-    """Sync the index with knowledge/ (only new or changed passages are embedded)."""
+    """Sync the index with knowledge/ (only new or changed passages are embedded) and embed the safety examples."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from bot.corpus.documents import all_passages, load_knowledge
@@ -48,6 +48,10 @@ def ingest() -> None:
     with Progress(TextColumn("[bold]embedding"), BarColumn(), MofNCompleteColumn(), console=err) as bar:
         task = bar.add_task("embed", total=None)
         report = index.sync(passages, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    # The safety layer's example bank, embedded now (once per model and bank version), not at the first start.
+    from bot.safety.bank import load_bank
+
+    load_bank(embeddings, settings.data_dir)
     for text in (notice, report.notice):
         if text:
             err.print(f"[yellow]note:[/yellow] {text}")

@@ -29,8 +29,13 @@ def test_ingest_then_nothing_to_do(env: dict[str, str]) -> None:
     first = runner.invoke(app, ["ingest"])
     assert first.exit_code == 0, first.output
     assert "12 passages: 12 embedded, 0 removed, 0 unchanged" in first.output
+    # The safety examples are embedded by ingest too, so the first start after it embeds nothing (seconds).
+    (bank,) = Path(env["BOT_DATA_DIR"]).glob("safety-bank-*.npy")
+    embedded = bank.stat().st_mtime_ns
     second = runner.invoke(app, ["ingest"])
     assert "12 passages: 0 embedded, 0 removed, 12 unchanged" in second.output
+    assert runner.invoke(app, ["ask", "How many people took part?"]).exit_code == 0
+    assert bank.stat().st_mtime_ns == embedded
 
 
 def test_setup_errors_are_one_line_and_exit_2_in_every_command(

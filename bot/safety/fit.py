@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bot.safety.bank import bank_texts
 from bot.safety.learned import FEATURES, MODEL_FILE, EmergencyModel, fit_weights, readings
-from bot.safety.triage import bank_texts, score_may_speak
+from bot.safety.triage import score_may_speak
 
 if TYPE_CHECKING:
     from bot.chat import ChatBot

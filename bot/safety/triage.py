@@ -29,6 +29,7 @@ from spacy.tokens import Doc
 
 from bot.reply import Category
 from bot.safety import replies
+from bot.safety.bank import load_bank
 from bot.safety.learned import EmergencyModel, ModelFileError, readings
 from bot.safety.pipes import DATA, Finding, findings
 from bot.safety.text import clean_text
@@ -277,39 +278,8 @@ class SafetyVerdict:
     safety_net: bool = False
 
 
-@dataclass(frozen=True)
-class Bank:
-    """The labelled example bank: texts, their labels ('emergency:stroke', 'calm', ...) and unit vectors."""
-
-    texts: tuple[str, ...]
-    labels: tuple[str, ...]
-    vectors: np.ndarray
-
-    def neighbours(self, vectors: np.ndarray, k: int = 5) -> list[list[tuple[float, str, str]]]:
-        """For each row of `vectors`: the k nearest (similarity, label, text), best first."""
-        if not len(self.texts) or not len(vectors):
-            return [[] for _ in range(len(vectors))]
-        sims = vectors @ self.vectors.T
-        out = []
-        for row in sims:
-            top = np.argsort(-row)[:k]
-            out.append([(float(row[i]), self.labels[i], self.texts[i]) for i in top])
-        return out
-
-
 def _digest(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
-
-
-@lru_cache(maxsize=1)
-def bank_texts() -> tuple[tuple[str, str], ...]:
-    raw: dict[str, Any] = yaml.safe_load((DATA / "bank.yaml").read_text(encoding="utf-8"))
-    items: list[tuple[str, str]] = []
-    for kind, texts in raw["emergency"].items():
-        items += [(f"emergency:{kind}", str(t)) for t in texts]
-    for label in ("calm", "advice", "general", "out_of_scope"):
-        items += [(label, str(t)) for t in raw[label]]
-    return tuple(items)
 
 
 @lru_cache(maxsize=1)
@@ -327,29 +297,6 @@ def i18n_rules() -> dict[str, tuple[list[tuple[str, re.Pattern[str]]], re.Patter
 def medical_topic_words() -> frozenset[str]:
     raw: dict[str, list[str]] = yaml.safe_load((DATA / "medical_topic.yaml").read_text(encoding="utf-8"))
     return frozenset(str(w).strip().lower() for w in raw["words"])
-
-
-def load_bank(embeddings: Embeddings, cache_dir: Path | str | None) -> Bank:
-    """Embed the bank once per model and bank version; cache the vectors in `cache_dir` when given."""
-    items = bank_texts()
-    labels = tuple(label for label, _ in items)
-    texts = tuple(text for _, text in items)
-    model = str(getattr(embeddings, "model_name", type(embeddings).__name__))
-    key = hashlib.sha256(repr((model, items)).encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"safety-bank-{key}.npy" if cache_dir else None
-    if cache is not None and cache.exists():
-        try:
-            vectors = np.load(cache)
-            if vectors.shape[0] == len(texts):
-                return Bank(texts, labels, vectors)
-        except (OSError, ValueError):
-            log.warning("safety bank cache %s unreadable; recomputing", cache)
-    vectors = np.asarray(embeddings.embed_documents(list(texts)), dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache, vectors)
-    return Bank(texts, labels, vectors)
 
 
 #: Words that point at something already in view ("it", "that"), not at the asker or the helper. spaCy tags
