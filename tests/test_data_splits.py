@@ -33,7 +33,10 @@ def test_frozen_test_halves_are_unchanged() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [*(f"qa/{s}" for s in QA_SETS), "safety/external", "safety/external2", "safety/external3", "safety/external4"],
+    [
+        *(f"qa/{s}" for s in QA_SETS),
+        *(f"safety/{s}" for s in ("external", "external2", "external3", "external4", "external5")),
+    ],
 )
 def test_halves_are_disjoint_and_balanced(name: str) -> None:
     dev, test = (
@@ -71,9 +74,11 @@ def test_safety_set_is_sourced_and_large_enough() -> None:
     assert all(r["source"].startswith("http") and r["derivation"] in ("verbatim", "adapted") for r in rows)
 
 
-@pytest.mark.parametrize(("name", "size"), [("external2", 80), ("external3", 300), ("external4", 299)])
+@pytest.mark.parametrize(
+    ("name", "size"), [("external2", 80), ("external3", 300), ("external4", 299), ("external5", 265)]
+)
 def test_the_verbatim_safety_sets_are_sourced_and_copied_from_their_source(name: str, size: int) -> None:
-    """external2, 3 and 4: messages people wrote, copied word for word from the excerpt kept beside each, every
+    """external2 to 5: messages people wrote, copied word for word from the excerpt kept beside each, every
     address listed in the set's sources file."""
     rows = load_rows(DATA / f"safety/{name}.{h}.jsonl" for h in ("dev", "test"))
     assert len(rows) >= size and {r["label"] for r in rows} == {"emergency", "harmless"}
