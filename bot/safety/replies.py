@@ -137,6 +137,17 @@ def emergency_text(kind: str | None, language: str = "en") -> str:
     return f"{EMERGENCY_EN} {extra}" if extra else EMERGENCY_EN
 
 
+def escalated_kind(text: str) -> str | None:
+    """The kind of emergency `text` escalated, when it is one of these replies (in any language, with anything
+    after it), else None: a conversation's history shows what an earlier turn was told, whichever process told it.
+    A kind whose reply adds nothing to the general one reads as "other"."""
+    said = " ".join(text.split())
+    if not any(said.startswith(" ".join(base.split())) for base in (EMERGENCY_EN, *EMERGENCY_I18N.values())):
+        return None
+    extras = [*_EXTRA.items(), *((kind, extra) for (_, kind), extra in _EXTRA_I18N.items())]
+    return next((kind for kind, extra in extras if " ".join(extra.split()) in said), "other")
+
+
 def english_only_text(language: str) -> str:
     """A short note, in the message's language where we have it, that the bot answers in English only."""
     local = ENGLISH_ONLY.get(language)

@@ -493,7 +493,8 @@ class Safety:
 
     def _follow_up(self, text: str, history: Sequence[dict[str, str]]) -> tuple[str | None, str]:
         """An emergency told in the previous user turn still stands unless this message says it has passed: one
-        this process escalated (by any evidence, the learned score included), or one the rules find in it."""
+        this process escalated (by any evidence, the learned score included), one the previous reply escalated (a
+        conversation carried over from another process, or from before a restart), or one the rules find in it."""
         previous = [t.get("content", "") for t in history if t.get("role") == "user"][-1:]
         if not previous or RESOLVED.search(text):
             return None, ""
@@ -501,6 +502,9 @@ class Safety:
             remembered = self._escalated.get(_digest(clean_text(previous[0])))
         if remembered:
             return remembered, f"follow-up to an emergency ({remembered}, escalated in the previous turn)"
+        told = [t.get("content", "") for t in history if t.get("role") == "assistant"][-1:]
+        if told and (kind := replies.escalated_kind(told[0])):
+            return kind, f"follow-up to an emergency ({kind}, the previous reply escalated it)"
         kind, reason, _ = self._rules(previous[0], self.nlp(previous[0]))
         return (kind, f"follow-up to an emergency ({reason})") if kind else (None, "")
 
