@@ -216,7 +216,8 @@ class ChatBot:
             return Reply(verdict.reply_text, Category.EMERGENCY, emergency=verdict.emergency, language=language)
         if verdict.category in (Category.LANGUAGE, Category.INJECTION, Category.OUT_OF_SCOPE, Category.GREETING):
             assert verdict.category is not None
-            return Reply(verdict.reply_text, verdict.category, language=language)
+            text = f"{verdict.reply_text}\n\n{replies.SUPPORT}" if verdict.support else verdict.reply_text
+            return Reply(text, verdict.category, language=language)
         advice = verdict.category is Category.MEDICAL_ADVICE
         # Several questions in one message are answered one by one (safety has read the message whole); a request
         # for personal advice is declined as one.
@@ -224,6 +225,8 @@ class ChatBot:
         reply = self.answer_each(asked, told, history, language) if asked else self.answer(query, advice=advice)
         if verdict.safety_net:
             reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SAFETY_NET}")
+        if verdict.support:
+            reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SUPPORT}")
         return reply
 
     def scored(self, query: Query) -> list[Scored]:

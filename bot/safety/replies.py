@@ -108,6 +108,10 @@ SAFETY_NET = (
     "If you or the person you care for feel unwell after treatment, contact your care team promptly; "
     "call 911 if it is severe."
 )
+SUPPORT = (
+    "If you are struggling with how you feel, you don't have to face it alone: talk to your doctor or care team, or "
+    "call or text **988** (Suicide & Crisis Lifeline, US) any time, day or night. In an emergency, call 911."
+)
 DEFAULT_SUGGESTIONS = (
     "How many people took part in the study?",
     "What happened to participants after five years?",
@@ -124,6 +128,7 @@ def fixed_texts() -> tuple[str, ...]:
         *_EXTRA_I18N.values(),
         *ENGLISH_ONLY.values(),
         ENGLISH_ONLY_EN,
+        SUPPORT,
     )
 
 

@@ -16,7 +16,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -276,6 +276,7 @@ class SafetyVerdict:
     emergency: str | None = None
     reply_text: str = ""
     safety_net: bool = False
+    support: bool = False  # words of distress: the reply ends with where to find support
 
 
 def _digest(text: str) -> str:
@@ -292,6 +293,13 @@ def i18n_rules() -> dict[str, tuple[list[tuple[str, re.Pattern[str]]], re.Patter
         )
         for lang, spec in raw.items()
     }
+
+
+@lru_cache(maxsize=1)
+def distress() -> re.Pattern[str]:
+    """Words of distress that are not an emergency on their own (`data/distress.yaml`)."""
+    raw: dict[str, list[str]] = yaml.safe_load((DATA / "distress.yaml").read_text(encoding="utf-8"))
+    return re.compile(r"\b(" + "|".join(f"(?:{p})" for p in raw["patterns"]) + r")\b", _I)
 
 
 def medical_topic_words() -> frozenset[str]:
@@ -465,6 +473,15 @@ class Safety:
         if kind is not None:
             self._remember(text, kind)
             return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, "en"))
+        verdict = self._not_an_emergency(text, doc, vectors, history)
+        if verdict.category is not Category.INJECTION and distress().search(text):
+            return replace(verdict, support=True)
+        return verdict
+
+    def _not_an_emergency(
+        self, text: str, doc: Doc, vectors: np.ndarray, history: Sequence[dict[str, str]]
+    ) -> SafetyVerdict:
+        """Manipulation, a greeting, personal advice, the subject or off topic, for an English message."""
         if INJECTION.search(text):
             return SafetyVerdict(
                 Category.INJECTION,
