@@ -91,6 +91,7 @@ class ChatBot:
         model: Model | None = None,
         store: Store | None = None,
         startup: Startup | None = None,
+        learned_safety: bool = True,
     ) -> None:
         self.settings = settings
         self.embeddings = embeddings
@@ -111,7 +112,7 @@ class ChatBot:
             settings.data_dir,
             subject=self.library.subject(),
             suggestions=self.library.suggestions(),
-            learned=load_model(settings.embedding_model),
+            learned=load_model(settings.embedding_model) if learned_safety else None,
         )
         self.startup = startup or Startup(len(self.passages), ())
         self.analyzer = QueryAnalyzer(nlp, embeddings, self.library)
@@ -134,8 +135,10 @@ class ChatBot:
         model: Model | None = None,
         store: Store | None = None,
         progress: Progress | None = None,
+        learned_safety: bool = True,
     ) -> ChatBot:
-        """Load the models, open Chroma, sync it with knowledge/, and open the log. Seconds, once per process."""
+        """Load the models, open Chroma, sync it with knowledge/, and open the log. Seconds, once per process.
+        `learned_safety=False`: the safety layer without its fitted emergency score (what `fit-safety` fits beside)."""
         settings = settings or Settings()
         notices: list[str] = []
         if embeddings is None:
@@ -171,6 +174,7 @@ class ChatBot:
             model=model,
             store=store,
             startup=Startup(len(passages), tuple(notices)),
+            learned_safety=learned_safety,
         )
 
     @property

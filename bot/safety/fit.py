@@ -11,7 +11,9 @@ which is what most messages are). The held-out test splits are never read.
    bank do alone (those questions are most of what people send), the one whose whole-layer decision (the rules,
    the bank, or the score) has the best F2 of emergencies: recall weighted four times precision, because a missed
    emergency costs more than an escalated look-alike.
-3. The weights are refitted on all examples.
+3. The support threshold, below it: a score from there up is not escalated, but the reply ends with where to find
+   help (988, 911). The lowest out-of-fold score at which at most 1% of the ordinary questions would get that line.
+4. The weights are refitted on all examples.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 #: Regularisation strengths tried (sklearn's C: larger fits the examples more closely).
 STRENGTHS = (0.3, 1.0, 3.0, 10.0, 30.0)
+#: The share of ordinary questions that may get the line on where to find help from the score alone.
+SUPPORT_SHARE = 0.01
 FOLDS = 5
 SEED = 0
 
@@ -129,8 +133,21 @@ def fit(bot: ChatBot, examples: Sequence[Example], files: Sequence[Path], embedd
     ]
     threshold = max(candidates, key=lambda t: (f2(ruled[real] | (scores[real] >= t), truth), t))
     decided = ruled[real] | (scores[real] >= threshold)
+    # Below the threshold, a score may still ask for the line on where to find help: from the lowest score at which
+    # no more than SUPPORT_SHARE of the ordinary questions (those the layer does not escalate) would get it.
+    calm = questions & ~ruled & (scores < threshold)
+    budget = int(SUPPORT_SHARE * int(questions.sum()))
+    support = min(
+        (
+            t
+            for t in sorted(set(np.round(scores[real], 3)))
+            if t < threshold and int((calm & (scores >= t)).sum()) <= budget
+        ),
+        default=float(threshold),
+    )
+    missed = real & y & ~ruled & (scores < threshold)
     we, wr, b = fit_weights(x_emb, x_read, y, c)
-    model = EmergencyModel(we, wr, b, float(threshold), embedding_model)
+    model = EmergencyModel(we, wr, b, float(threshold), embedding_model, float(support))
     digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in files)).hexdigest()[:16]
     return {
         "model": model,
@@ -152,6 +169,12 @@ def fit(bot: ChatBot, examples: Sequence[Example], files: Sequence[Path], embedd
                 "f2": round(f2(decided, truth), 4),
                 "ordinary_questions_escalated": int(((ruled | (scores >= threshold)) & questions).sum()),
                 "ordinary_questions": int(questions.sum()),
+                "missed_emergencies": int(missed.sum()),
+                "missed_emergencies_given_support": int((missed & (scores >= support)).sum()),
+                "ordinary_questions_given_support": int((calm & (scores >= support)).sum()),
+                "look_alikes_given_support": int(
+                    (real & ~y & ~questions & ~ruled & (scores >= support) & (scores < threshold)).sum()
+                ),
             },
         },
     }

@@ -116,6 +116,8 @@ class EmergencyModel:
     bias: float
     threshold: float
     embedding_model: str
+    #: A score from here up to `threshold` is not escalated, but the reply ends with where to find help.
+    support_threshold: float = 1.0
 
     def escalates(self, vector: np.ndarray, reading: np.ndarray) -> tuple[bool, float]:
         """(whether the score escalates, the score)."""
@@ -131,6 +133,7 @@ class EmergencyModel:
             {
                 "embedding_model": self.embedding_model,
                 "threshold": round(self.threshold, 4),
+                "support_threshold": round(self.support_threshold, 4),
                 "bias": self.bias,
                 "features": list(FEATURES),
                 "reading_weights": [float(w) for w in self.reading_weights],
@@ -155,6 +158,7 @@ def parse_model(raw: dict[str, object], source: str) -> EmergencyModel:
             bias=float(raw["bias"]),  # type: ignore[arg-type]
             threshold=float(raw["threshold"]),  # type: ignore[arg-type]
             embedding_model=str(raw["embedding_model"]),
+            support_threshold=float(raw["support_threshold"]),  # type: ignore[arg-type]
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(

@@ -110,7 +110,8 @@ SAFETY_NET = (
 )
 SUPPORT = (
     "If you are struggling with how you feel, you don't have to face it alone: talk to your doctor or care team, or "
-    "call or text **988** (Suicide & Crisis Lifeline, US) any time, day or night. In an emergency, call 911."
+    "call or text **988** (Suicide & Crisis Lifeline, US) any time, day or night. If something is wrong right now, "
+    "call 911 or go to the nearest emergency department."
 )
 DEFAULT_SUGGESTIONS = (
     "How many people took part in the study?",

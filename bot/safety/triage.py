@@ -434,6 +434,15 @@ class Safety:
         kind = self.bank.labels[nearest].split(":", 1)[1] if nearest >= 0 else "other"
         return kind, f"learned score {score:.2f} ≥ {self.learned.threshold:.2f}; nearest {kind} example"
 
+    def concern(self, text: str, doc: Doc, vectors: np.ndarray) -> bool:
+        """A message the layer does not escalate, whose learned score still reaches the support threshold: its reply
+        ends with where to find help. Read where the score may speak, as `emergency` reads it."""
+        if self.learned is None or not len(vectors) or not PERSON.search(text) or not score_may_speak(text):
+            return False
+        vector = np.asarray(vectors[0], dtype=np.float32)
+        score = self.learned.probability(vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency))
+        return score >= self.learned.support_threshold
+
     def _foreign_emergency(self, text: str, language: str) -> tuple[str | None, str]:
         rules, general = i18n_rules().get(language, ([], None))
         hits = [kind for kind, pattern in rules if pattern.search(text)]
@@ -474,7 +483,7 @@ class Safety:
             self._remember(text, kind)
             return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, "en"))
         verdict = self._not_an_emergency(text, doc, vectors, history)
-        if verdict.category is not Category.INJECTION and distress().search(text):
+        if verdict.category is not Category.INJECTION and (distress().search(text) or self.concern(text, doc, vectors)):
             return replace(verdict, support=True)
         return verdict
 
