@@ -221,7 +221,7 @@ class ChatBot:
         if verdict.category in (Category.LANGUAGE, Category.INJECTION, Category.OUT_OF_SCOPE, Category.GREETING):
             assert verdict.category is not None
             text = f"{verdict.reply_text}\n\n{replies.SUPPORT}" if verdict.support else verdict.reply_text
-            return Reply(text, verdict.category, language=language)
+            return Reply(text, verdict.category, language=language, support=verdict.support)
         advice = verdict.category is Category.MEDICAL_ADVICE
         # Several questions in one message are answered one by one (safety has read the message whole); a request
         # for personal advice is declined as one.
@@ -230,7 +230,7 @@ class ChatBot:
         if verdict.safety_net:
             reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SAFETY_NET}")
         if verdict.support:
-            reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SUPPORT}")
+            reply = replace(reply, answer=f"{reply.answer}\n\n{replies.SUPPORT}", support=True)
         return reply
 
     def scored(self, query: Query) -> list[Scored]:

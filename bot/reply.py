@@ -57,6 +57,8 @@ class Reply:
     language: str = "en"
     latency_ms: float = 0.0
     turn_id: int | None = None
+    #: Not escalated, but the message showed distress or a possible crisis: the reply ends with where to find help.
+    support: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class Reply:
             "language": self.language,
             "latency_ms": round(self.latency_ms, 2),
             "turn_id": self.turn_id,
+            "support": self.support,
         }
 
     @property

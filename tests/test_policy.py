@@ -400,6 +400,9 @@ def test_distress_that_is_not_an_emergency_gets_the_facts_and_where_to_find_supp
     reply = bot.ask(message)
     assert reply.category.value == category
     assert reply.answer.endswith(replies.SUPPORT) and "988" in reply.answer
+    assert bot.store is not None and reply.support
+    queued = bot.store.list_items(category="distress", limit=None)
+    assert [(i.priority, i.turn.question) for i in queued if i.turn_id == reply.turn_id] == [("urgent", message)]
 
 
 @pytest.mark.parametrize(
@@ -412,7 +415,8 @@ def test_distress_that_is_not_an_emergency_gets_the_facts_and_where_to_find_supp
     ],
 )
 def test_a_question_without_distress_gets_no_support_line(bot: ChatBot, message: str) -> None:
-    assert replies.SUPPORT not in bot.ask(message).answer
+    reply = bot.ask(message)
+    assert replies.SUPPORT not in reply.answer and not reply.support
 
 
 @pytest.mark.parametrize(

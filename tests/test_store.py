@@ -190,6 +190,24 @@ def test_only_categories_needing_a_human_are_queued(store: Store, category: Cate
         assert items == []
 
 
+@pytest.mark.parametrize("category", [Category.ANSWERED, Category.NOT_IN_ARTICLE, Category.OUT_OF_SCOPE])
+def test_a_reply_that_ended_with_where_to_find_help_is_an_urgent_distress_item(
+    store: Store, category: Category
+) -> None:
+    """Most real emergencies the safety layer misses get the line on where to find help: staff see them first,
+    whatever the reply's own category, and the urgent listeners hear of them."""
+    heard: list[Any] = []
+    store.on_urgent(heard.append)
+    store.log_turn("s", "how many took part", reply(Category.ANSWERED))
+    turn_id = store.log_turn("s", "I have to think about each breath", reply(category, support=True))
+    [item] = store.list_items()
+    assert (item.turn_id, item.category, item.priority) == (turn_id, "distress", "urgent")
+    assert item.turn.category == str(category)
+    [alert] = heard
+    assert (alert.turn_id, alert.category, alert.priority) == (turn_id, "distress", "urgent")
+    assert [i.turn_id for i in store.list_items(category="distress")] == [turn_id]
+
+
 def test_queue_lists_urgent_first_then_newest(store: Store, clock: Clock) -> None:
     ids = {}
     for name, category in [
@@ -222,9 +240,9 @@ def test_filters_by_status_and_category(store: Store) -> None:
         store.list_items(category="answered")
 
 
-def test_triage_categories_are_reply_categories_plus_feedback() -> None:
+def test_triage_categories_are_reply_categories_plus_feedback_and_distress() -> None:
     assert {str(c) for c in QUEUED} <= {str(c) for c in Category}
-    assert set(TriageCategory) == {*QUEUED, TriageCategory.NEGATIVE_FEEDBACK}
+    assert set(TriageCategory) == {*QUEUED, TriageCategory.NEGATIVE_FEEDBACK, TriageCategory.DISTRESS}
 
 
 # ---------------------------------------------------------------------------------------------- feedback

@@ -66,6 +66,9 @@ class TriageCategory(StrEnum):
     INJECTION = Category.INJECTION.value
     LANGUAGE = Category.LANGUAGE.value
     NEGATIVE_FEEDBACK = "negative_feedback"
+    #: Answered, not escalated, but the message showed distress or a possible crisis (the reply ends with where to
+    #: find help): urgent, because most real emergencies the safety layer misses land here.
+    DISTRESS = "distress"
 
 
 # Reply categories a member of staff should look at, and how soon.
@@ -572,7 +575,8 @@ class Store:
     # -- writing
 
     def log_turn(self, session_id: str, question: str, reply: Reply, *, source: str = "api") -> int:
-        """Store one redacted turn, queue it for staff if its category needs a human, and return its id."""
+        """Store one redacted turn, queue it for staff if its category needs a human (or, urgent, if the reply
+        carried the line on where to find help), and return its id."""
         if source not in SOURCES:
             raise ValueError(f"Unknown source {source!r}; expected one of: {', '.join(SOURCES)}.")
         category = str(reply.category)
@@ -597,10 +601,12 @@ class Store:
                 ),
             )
             turn_id = int(cur.lastrowid or 0)
-            priority = QUEUED.get(category)
-            item_id = _insert_item(conn, turn_id, category, priority, now) if priority is not None else None
+            queued, priority = category, QUEUED.get(category)
+            if reply.support:
+                queued, priority = TriageCategory.DISTRESS, Priority.URGENT
+            item_id = _insert_item(conn, turn_id, queued, priority, now) if priority is not None else None
         if item_id is not None and priority is Priority.URGENT:
-            self._announce(UrgentAlert(item_id, turn_id, category, str(priority), _parse(now)))
+            self._announce(UrgentAlert(item_id, turn_id, str(queued), str(priority), _parse(now)))
         return turn_id
 
     def add_feedback(self, turn_id: int, rating: str, comment: str | None = None) -> int:
