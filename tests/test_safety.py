@@ -152,7 +152,6 @@ def test_nltk_runs_only_when_used() -> None:
 import sys, spacy
 from bot.safety import add_safety_pipes
 from bot.safety.pipes import findings
-from tests.conftest import ROOT
 nlp = spacy.blank("en")
 add_safety_pipes(nlp)
 print(sorted(f.kind for f in findings(nlp("I can't breathe and my chest hurts"))))
