@@ -414,34 +414,34 @@ class Safety:
     def emergency(self, text: str, doc: Doc, vectors: np.ndarray, *, learned: bool = True) -> tuple[str | None, str]:
         """(kind, reason) if the message may be an emergency, else (None, ''). `learned=False`: the rules and the
         bank alone (what the learned score is fitted beside)."""
+        kind, reason, _ = self._emergency(text, doc, vectors, learned=learned)
+        return kind, reason
+
+    def _emergency(
+        self, text: str, doc: Doc, vectors: np.ndarray, *, learned: bool = True
+    ) -> tuple[str | None, str, float | None]:
+        """`emergency`, with the learned score when it was read (the rules and the bank silent, a person spoken of,
+        nothing that keeps the score silent): below the threshold, it may still ask for the line on where to find
+        help."""
         kind, reason, cancelled = self._rules(text, doc)
         if kind:
-            return kind, reason
+            return kind, reason, None
         if not PERSON.search(text):
-            return None, ""
+            return None, "", None
         kind, reason = self._neighbours(vectors, cancelled)
         if kind or not learned or self.learned is None or not len(vectors) or not score_may_speak(text):
-            return kind, reason
+            return kind, reason, None
         vector = np.asarray(vectors[0], dtype=np.float32)
         escalates, score = self.learned.escalates(
             vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency)
         )
         if not escalates:
-            return None, ""
+            return None, "", score
         # The reply of the kind the nearest emergency example has: its one extra thing (988, the transplant team).
         sims = self.bank.vectors @ vector
         nearest = int(np.argmax(np.where(self._bank_emergency, sims, -1.0))) if self._bank_emergency.any() else -1
         kind = self.bank.labels[nearest].split(":", 1)[1] if nearest >= 0 else "other"
-        return kind, f"learned score {score:.2f} ≥ {self.learned.threshold:.2f}; nearest {kind} example"
-
-    def concern(self, text: str, doc: Doc, vectors: np.ndarray) -> bool:
-        """A message the layer does not escalate, whose learned score still reaches the support threshold: its reply
-        ends with where to find help. Read where the score may speak, as `emergency` reads it."""
-        if self.learned is None or not len(vectors) or not PERSON.search(text) or not score_may_speak(text):
-            return False
-        vector = np.asarray(vectors[0], dtype=np.float32)
-        score = self.learned.probability(vector, readings(text, doc, vector, self.bank.vectors, self._bank_emergency))
-        return score >= self.learned.support_threshold
+        return kind, f"learned score {score:.2f} ≥ {self.learned.threshold:.2f}; nearest {kind} example", score
 
     def _foreign_emergency(self, text: str, language: str) -> tuple[str | None, str]:
         rules, general = i18n_rules().get(language, ([], None))
@@ -476,14 +476,17 @@ class Safety:
             return SafetyVerdict(
                 Category.LANGUAGE, reason or f"written in {language}", None, replies.english_only_text(language)
             )
-        kind, reason = self.emergency(text, doc, vectors)
+        kind, reason, score = self._emergency(text, doc, vectors)
         if kind is None:
             kind, reason = self._follow_up(text, history)
         if kind is not None:
             self._remember(text, kind)
             return SafetyVerdict(Category.EMERGENCY, reason, kind, replies.emergency_text(kind, "en"))
         verdict = self._not_an_emergency(text, doc, vectors, history)
-        if verdict.category is not Category.INJECTION and (distress().search(text) or self.concern(text, doc, vectors)):
+        # Not escalated, yet words of distress, or a learned score in the band below escalation: the reply ends
+        # with where to find help.
+        concern = score is not None and self.learned is not None and score >= self.learned.support_threshold
+        if verdict.category is not Category.INJECTION and (concern or distress().search(text)):
             return replace(verdict, support=True)
         return verdict
 
